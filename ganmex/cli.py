@@ -1,0 +1,52 @@
+"""Hydra entry points. `train.py`, `evaluate.py` and the console scripts only call these."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from ganmex.data.errors import DatasetNotFoundError
+from ganmex.pipeline.errors import ConfigError
+
+log = logging.getLogger("ganmex")
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+USER_ERRORS = (ConfigError, DatasetNotFoundError, FileNotFoundError)
+
+
+def finish_wandb(failed: bool) -> None:
+    """Close any W&B run so the next job of a multirun starts its own (and a crash is marked)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
+def run_job(cfg: DictConfig) -> dict:
+    """Run the pipeline; user errors become one readable line and exit code 1."""
+    from ganmex.pipeline.runner import run
+
+    failed = True
+    try:
+        summary = run(cfg)
+        failed = False
+        return summary
+    except USER_ERRORS as error:
+        log.error("%s", error)
+        raise SystemExit(1) from None
+    finally:
+        finish_wandb(failed)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def train(cfg: DictConfig) -> None:
+    """Train the configured stages (classifier -> gan -> autoencoder -> evaluate)."""
+    run_job(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+def evaluate(cfg: DictConfig) -> None:
+    """Run only the last stage against finished artifacts."""
+    run_job(cfg)

@@ -1,0 +1,1 @@
+"""Plain nn.Modules: classifiers, the StarGAN generator/critic, the autoencoder."""

@@ -1,0 +1,1 @@
+"""Stages, their artifacts, and the runner that wires them."""

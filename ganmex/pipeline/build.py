@@ -1,0 +1,78 @@
+"""Turn config slices into objects: datamodules, classifiers, trainers, loggers, callbacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganmex.data.base import DatasetInfo, ImageDataModule
+from ganmex.models.classifiers import Classifier
+from ganmex.pipeline.artifacts import load_artifact_dir, to_plain
+
+log = logging.getLogger(__name__)
+
+# dataset keys that change where or how fast data loads, not which data it is
+RUNTIME_DATASET_KEYS = ("root", "download", "num_workers", "eval_batch_size", "network_timeout_s")
+
+
+def dataset_identity(dataset_cfg: DictConfig) -> dict:
+    """The part of a dataset config that decides the training data (for artifact hashes)."""
+    plain = OmegaConf.to_container(dataset_cfg, resolve=True)
+    return {k: v for k, v in plain.items() if k not in RUNTIME_DATASET_KEYS}
+
+
+def build_datamodule(dataset_cfg: DictConfig, **overrides: Any) -> ImageDataModule:
+    return instantiate(dataset_cfg, **overrides, _convert_="all")
+
+
+def build_classifier(classifier_cfg: DictConfig | Mapping, info: DatasetInfo) -> Classifier:
+    """Instantiate the architecture for this dataset's channels, classes, size and normalisation."""
+    return instantiate(
+        OmegaConf.create(to_plain(classifier_cfg))["net"],
+        channels=info.channels,
+        num_classes=info.num_classes,
+        image_size=info.image_size,
+        mean=list(info.mean),
+        std=list(info.std),
+    )
+
+
+def load_classifier(artifact_dir: str | Path, device: str | torch.device = "cpu") -> Classifier:
+    """The trained classifier of a finished classifier artifact, frozen and in eval mode."""
+    config, state = load_artifact_dir(artifact_dir)
+    net = build_classifier(config["classifier"], DatasetInfo.from_dict(config["dataset_info"]))
+    net.load_state_dict(state["state_dict"])
+    net.eval().requires_grad_(False)
+    return net.to(device)
+
+
+def _instantiate_named(group: DictConfig | None, fill: Mapping[str, Any]) -> list:
+    """Instantiate each entry of a name -> config mapping; keys set to null in YAML that appear in
+    `fill` are supplied by the stage (a logger's version, a checkpoint's dirpath)."""
+    objects = []
+    for name, conf in (group or {}).items():
+        if conf is None or "_target_" not in conf:
+            continue
+        extra = {k: v for k, v in fill.items() if k in conf and conf[k] is None}
+        log.debug("instantiating %s with %s", name, extra)
+        objects.append(instantiate(conf, **extra))
+    return objects
+
+
+def build_trainer(
+    cfg: DictConfig, stage: str, work_dir: Path, budget: DictConfig | Mapping | None = None, **kwargs: Any
+) -> L.Trainer:
+    """A Trainer from the `trainer` group (hardware, strategy) plus the stage's own budget."""
+    fill = {"version": stage, "dirpath": str(work_dir), "name": stage}
+    loggers = _instantiate_named(cfg.get("logger"), fill)
+    callbacks = _instantiate_named(cfg.get("callbacks"), fill)
+    options = dict(OmegaConf.to_container(budget, resolve=True) if budget is not None else {})
+    options.update(kwargs)
+    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **options)

@@ -1,0 +1,53 @@
+"""What every stage returns, and the helpers stages share."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from ganmex.pipeline.artifacts import Artifact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageResult:
+    """A stage's artifact, whether it was reused, and its metrics (for the run summary)."""
+
+    name: str
+    artifact: Artifact | None
+    reused: bool
+    metrics: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def summary(self) -> dict:
+        return {
+            "artifact": str(self.artifact.path) if self.artifact else None,
+            "reused": self.reused,
+            "wall_time_s": round(self.wall_time_s, 2),
+            "metrics": self.metrics,
+        }
+
+
+def artifact_root(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.artifact_dir)
+
+
+@rank_zero_only
+def announce_reuse(artifact: Artifact) -> None:
+    log.info("reusing finished %s artifact %s (delete it to retrain)", artifact.stage, artifact.path)
+
+
+def reused(artifact: Artifact, started: float) -> StageResult:
+    announce_reuse(artifact)
+    return StageResult(artifact.stage, artifact, True, artifact.metrics(), time.perf_counter() - started)
+
+
+def scalar_metrics(metrics: dict, prefixes: tuple[str, ...]) -> dict[str, float]:
+    """Trainer callback metrics with the given prefixes, as plain floats."""
+    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefixes)}

@@ -1,0 +1,1 @@
+"""LightningModules: classifier, GANMEX generator, autoencoder."""
