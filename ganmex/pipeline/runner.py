@@ -41,13 +41,15 @@ def _enabled(cfg: DictConfig, name: str) -> bool:
 
 
 def selected_stages(cfg: DictConfig) -> list[str]:
-    """`stage=all` runs every enabled stage; `stage=X` runs X and the enabled stages it needs."""
+    """`stage=all` runs every enabled stage; `stage=X` runs X and, unless `run_upstream=false`
+    (evaluate.py), the enabled stages before it. Upstream artifacts are reused when finished."""
     check_choice("stage", cfg.stage, ("all", *ORDER))
-    last = len(ORDER) if cfg.stage == "all" else ORDER.index(cfg.stage) + 1
-    names = [n for n in ORDER[:last] if _enabled(cfg, n)]
-    if cfg.stage != "all" and cfg.stage not in names:
-        raise ConfigError(f"stage={cfg.stage} is disabled by its config group (set to none) or not available")
-    return names
+    if cfg.stage == "all":
+        return [n for n in ORDER if _enabled(cfg, n)]
+    if cfg.stage != "evaluate" and not _enabled(cfg, cfg.stage):
+        raise ConfigError(f"stage={cfg.stage} is disabled: its config group is `none`; choose one, e.g. gan=stargan")
+    upstream = ORDER[: ORDER.index(cfg.stage)] if cfg.get("run_upstream", True) else ()
+    return [n for n in upstream if _enabled(cfg, n)] + [cfg.stage]
 
 
 def validate(cfg: DictConfig) -> None:

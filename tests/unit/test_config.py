@@ -1,0 +1,65 @@
+"""Config composition and start-up validation: bad values fail at once, naming the value and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ganmex.pipeline.errors import ConfigError
+from ganmex.pipeline.runner import selected_stages, validate
+
+from conftest import REPO_ROOT
+
+
+def test_default_config_composes_and_validates(make_config):
+    cfg = make_config()
+    assert cfg.dataset._target_.endswith("EmbeddedMNISTDataModule")
+    assert cfg.classifier.name == "mnist_cnn"
+    validate(cfg)
+
+
+def test_negative_learning_rate_names_key_and_fix(make_config):
+    cfg = make_config(["classifier.optimizer.lr=-0.1"])
+    with pytest.raises(ConfigError, match=r"classifier\.optimizer\.lr=-0\.1 must be > 0"):
+        validate(cfg)
+
+
+def test_image_size_that_does_not_fit_the_network(make_config):
+    cfg = make_config(["dataset.image_size=4"])
+    with pytest.raises(ConfigError, match="dataset.image_size=4 does not fit classifier=mnist_cnn"):
+        validate(cfg)
+
+
+def test_unknown_stage_lists_choices(make_config):
+    cfg = make_config(["stage=gann"])
+    with pytest.raises(ConfigError, match="choose one of: all, classifier, gan"):
+        validate(cfg)
+
+
+def test_stage_selection_runs_upstream_for_train_only(make_config):
+    assert selected_stages(make_config(["stage=classifier"])) == ["classifier"]
+    assert selected_stages(make_config(["stage=evaluate", "gan=none"])) == ["classifier", "evaluate"]
+    assert selected_stages(make_config(name="evaluate")) == ["evaluate"]
+    with pytest.raises(ConfigError, match="stage=gan is disabled"):
+        selected_stages(make_config(["stage=gan", "gan=none"]))
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_unknown_group_option_lists_valid_choices():
+    result = _run_cli("classifier=no_such_net", "--cfg", "job")
+    assert result.returncode != 0
+    assert "no_such_net" in result.stderr and "mnist_cnn" in result.stderr and "resnet18" in result.stderr
+
+
+def test_help_lists_config_groups():
+    result = _run_cli("--help")
+    assert result.returncode == 0
+    for group in ("dataset", "classifier", "trainer", "logger", "callbacks", "debug", "experiment"):
+        assert group in result.stdout
