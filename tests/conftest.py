@@ -42,8 +42,15 @@ def embedded_mnist():
     from ganmex.data.embedded import EmbeddedMNISTDataModule
 
     dm = EmbeddedMNISTDataModule(
-        num_classes=10, channels=1, image_size=28, mean=[0.1307], std=[0.3081], batch_size=64,
-        val_fraction=0.1, test_fraction=0.1, seed=0,
+        num_classes=10,
+        channels=1,
+        image_size=28,
+        mean=[0.1307],
+        std=[0.3081],
+        batch_size=64,
+        val_fraction=0.1,
+        test_fraction=0.1,
+        seed=0,
     )
     dm.setup()
     return dm
@@ -57,8 +64,14 @@ def mnist_test_digits():
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"real MNIST test set not found under {SHARED_DATA}/MNIST/raw (set GANMEX_SHARED_DATA)")
     dm = TorchvisionDataModule(
-        name="mnist", root=str(SHARED_DATA), download=False, num_classes=10, channels=1, image_size=28,
-        mean=[0.1307], std=[0.3081],
+        name="mnist",
+        root=str(SHARED_DATA),
+        download=False,
+        num_classes=10,
+        channels=1,
+        image_size=28,
+        mean=[0.1307],
+        std=[0.3081],
     )
     data = dm.dataset("test")
     return data.images.float() / 255.0, data.labels

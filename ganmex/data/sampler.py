@@ -48,8 +48,7 @@ class BalancedBatchSampler(Sampler[list[int]]):
         self.epoch += 1
         for _ in range(self.num_batches):
             batch = [
-                idx[torch.randint(len(idx), (self.per_class,), generator=generator)]
-                for idx in self.by_class
+                idx[torch.randint(len(idx), (self.per_class,), generator=generator)] for idx in self.by_class
             ]
             merged = torch.cat(batch)
             yield merged[torch.randperm(len(merged), generator=generator)].tolist()

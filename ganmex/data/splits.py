@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def stratified_split(
-    labels: torch.Tensor, fractions: dict[str, float], seed: int
-) -> dict[str, torch.Tensor]:
+def stratified_split(labels: torch.Tensor, fractions: dict[str, float], seed: int) -> dict[str, torch.Tensor]:
     """Split indices per class by `fractions` (must sum to 1), shuffled with `seed`.
 
     Every split gets the same class proportions as the whole set; the order inside each

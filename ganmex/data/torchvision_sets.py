@@ -75,7 +75,9 @@ class TorchvisionDataModule(ImageDataModule):
             f"under {self.folder}/ (for MNIST-style sets: {self.folder}/raw/*-ubyte[.gz]), "
             f"set paths.data_dir to where they are, or use the embedded digits: dataset=mnist_embedded"
         )
-        return DatasetNotFoundError(f"{self.name} {split} split not found under {self.folder}: {detail}. {hint}")
+        return DatasetNotFoundError(
+            f"{self.name} {split} split not found under {self.folder}: {detail}. {hint}"
+        )
 
     def _load_idx(self, split: str) -> ImageTensorDataset | None:
         images_stem, labels_stem = _IDX_FILES[split]

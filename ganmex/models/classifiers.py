@@ -57,24 +57,40 @@ def _check_size(image_size: int, minimum: int, arch: str) -> None:
 
 
 def mnist_cnn(
-    channels: int, num_classes: int, image_size: int, mean, std, width: int = 32, hidden: int = 256,
-    kernel_size: int = 6, dropout: float = 0.5,
+    channels: int,
+    num_classes: int,
+    image_size: int,
+    mean,
+    std,
+    width: int = 32,
+    hidden: int = 256,
+    kernel_size: int = 6,
+    dropout: float = 0.5,
 ) -> Classifier:
     """GANMEX's MNIST net: conv 32 k6 s2 -> conv 64 k6 s2 -> dense 256 -> dropout -> logits."""
     _check_size(image_size, 8, "mnist_cnn")
     pad = (kernel_size - 2) // 2
     conv = nn.Sequential(
-        nn.Conv2d(channels, width, kernel_size, stride=2, padding=pad), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, kernel_size, stride=2, padding=pad), nn.ReLU(),
+        nn.Conv2d(channels, width, kernel_size, stride=2, padding=pad),
+        nn.ReLU(),
+        nn.Conv2d(width, 2 * width, kernel_size, stride=2, padding=pad),
+        nn.ReLU(),
         nn.Flatten(),
     )
-    body = nn.Sequential(*conv, nn.Linear(_flat_size(conv, channels, image_size), hidden), nn.ReLU(),
-                         nn.Dropout(dropout))
+    body = nn.Sequential(
+        *conv, nn.Linear(_flat_size(conv, channels, image_size), hidden), nn.ReLU(), nn.Dropout(dropout)
+    )
     return Classifier(Normalize(mean, std), body, nn.Linear(hidden, num_classes))
 
 
 def svhn_cnn(
-    channels: int, num_classes: int, image_size: int, mean, std, width: int = 32, hidden: int = 256,
+    channels: int,
+    num_classes: int,
+    image_size: int,
+    mean,
+    std,
+    width: int = 32,
+    hidden: int = 256,
     dropout: float = 0.5,
 ) -> Classifier:
     """Three conv blocks (conv-relu-conv-relu-maxpool) and a dense layer; street-number digits."""
@@ -82,18 +98,34 @@ def svhn_cnn(
     layers: list[nn.Module] = []
     in_ch = channels
     for out_ch in (width, 2 * width, 4 * width):
-        layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(),
-                   nn.Conv2d(out_ch, out_ch, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        layers += [
+            nn.Conv2d(in_ch, out_ch, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
         in_ch = out_ch
     conv = nn.Sequential(*layers, nn.Flatten())
-    body = nn.Sequential(*conv, nn.Dropout(dropout), nn.Linear(_flat_size(conv, channels, image_size), hidden),
-                         nn.ReLU(), nn.Dropout(dropout))
+    body = nn.Sequential(
+        *conv,
+        nn.Dropout(dropout),
+        nn.Linear(_flat_size(conv, channels, image_size), hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+    )
     return Classifier(Normalize(mean, std), body, nn.Linear(hidden, num_classes))
 
 
 def cifar_cnn(
-    channels: int, num_classes: int, image_size: int, mean, std, widths: Sequence[int] = (64, 128, 256),
-    hidden: int = 512, dropout: float = 0.3,
+    channels: int,
+    num_classes: int,
+    image_size: int,
+    mean,
+    std,
+    widths: Sequence[int] = (64, 128, 256),
+    hidden: int = 512,
+    dropout: float = 0.3,
 ) -> Classifier:
     """VGG-style: per stage two conv-BN-ReLU then max-pool; global average pooling then dense."""
     _check_size(image_size, 2 ** len(widths), "cifar_cnn")
@@ -104,8 +136,14 @@ def cifar_cnn(
             layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU()]
             in_ch = out_ch
         layers.append(nn.MaxPool2d(2))
-    body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                         nn.Linear(in_ch, hidden), nn.ReLU())
+    body = nn.Sequential(
+        *layers,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(in_ch, hidden),
+        nn.ReLU(),
+    )
     return Classifier(Normalize(mean, std), body, nn.Linear(hidden, num_classes))
 
 

@@ -29,7 +29,9 @@ def eval_dataset_config(cfg: DictConfig) -> DictConfig:
 
 def check_compatible(trained: DatasetInfo, evaluated: DatasetInfo) -> None:
     if (trained.channels, trained.image_size, trained.num_classes) != (
-        evaluated.channels, evaluated.image_size, evaluated.num_classes,
+        evaluated.channels,
+        evaluated.image_size,
+        evaluated.num_classes,
     ):
         raise ConfigError(
             f"classifier trained on {trained.name} ({trained.channels}x{trained.image_size}px, "
@@ -47,7 +49,9 @@ def accuracy(net: torch.nn.Module, loader: DataLoader, num_classes: int, device:
         total += torch.bincount(labels, minlength=num_classes).float()
         correct += torch.bincount(labels[predictions == labels], minlength=num_classes).float()
     metrics = {"test/acc": float(correct.sum() / total.sum()), "test/n": int(total.sum())}
-    metrics.update({f"test/acc_class_{c}": float(correct[c] / total[c]) for c in range(num_classes) if total[c]})
+    metrics.update(
+        {f"test/acc_class_{c}": float(correct[c] / total[c]) for c in range(num_classes) if total[c]}
+    )
     return metrics
 
 
@@ -67,6 +71,10 @@ def run_classifier_test(cfg: DictConfig) -> StageResult:
     metrics["eval_dataset"] = datamodule.info.name
     log.info(
         "classifier %s (trained on %s) test/acc on %s: %.4f over %d images",
-        artifact.path.name, trained.name, datamodule.info.name, metrics["test/acc"], metrics["test/n"],
+        artifact.path.name,
+        trained.name,
+        datamodule.info.name,
+        metrics["test/acc"],
+        metrics["test/n"],
     )
     return StageResult("evaluate", artifact, True, metrics)

@@ -14,6 +14,9 @@ from ganmex.pipeline.validate import check_choice
 log = logging.getLogger(__name__)
 
 MODES: dict[str, str] = {
+    "report": "ganmex.pipeline.evaluation_stage:run_evaluation",
+    "explain": "ganmex.pipeline.explain_mode:run_explain_mode",
+    "cem": "ganmex.pipeline.cem_mode:run_cem_mode",
     "classifier_test": "ganmex.pipeline.classifier_test:run_classifier_test",
 }
 

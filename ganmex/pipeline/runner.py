@@ -47,7 +47,9 @@ def selected_stages(cfg: DictConfig) -> list[str]:
     if cfg.stage == "all":
         return [n for n in ORDER if _enabled(cfg, n)]
     if cfg.stage != "evaluate" and not _enabled(cfg, cfg.stage):
-        raise ConfigError(f"stage={cfg.stage} is disabled: its config group is `none`; choose one, e.g. gan=stargan")
+        raise ConfigError(
+            f"stage={cfg.stage} is disabled: its config group is `none`; choose one, e.g. gan=stargan"
+        )
     upstream = ORDER[: ORDER.index(cfg.stage)] if cfg.get("run_upstream", True) else ()
     return [n for n in upstream if _enabled(cfg, n)] + [cfg.stage]
 
@@ -72,6 +74,3 @@ def run(cfg: DictConfig) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "metrics.json", summary)
     return summary
-
-
-

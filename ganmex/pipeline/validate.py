@@ -40,11 +40,15 @@ def check_positive(cfg: DictConfig) -> None:
         if leaf in ("max_steps", "max_epochs") and value == -1:
             continue
         if value <= 0:
-            raise ConfigError(f"{path}={value} must be > 0; pass a positive value, e.g. {path}={_example(leaf)}")
+            raise ConfigError(
+                f"{path}={value} must be > 0; pass a positive value, e.g. {path}={_example(leaf)}"
+            )
 
 
 def _example(leaf: str) -> str:
-    return "1e-3" if leaf.endswith("lr") else "64" if "batch" in leaf else "28" if leaf == "image_size" else "10"
+    return (
+        "1e-3" if leaf.endswith("lr") else "64" if "batch" in leaf else "28" if leaf == "image_size" else "10"
+    )
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -30,7 +30,10 @@ class ClassifierModule(L.LightningModule):
         self.scheduler_factory = scheduler
         # ModuleDict keys may not shadow nn.Module attributes such as `train`
         self.accuracy = nn.ModuleDict(
-            {f"{split}_acc": MulticlassAccuracy(num_classes, average="micro") for split in ("train", "val", "test")}
+            {
+                f"{split}_acc": MulticlassAccuracy(num_classes, average="micro")
+                for split in ("train", "val", "test")
+            }
         )
         self.test_per_class = MulticlassAccuracy(num_classes, average=None)
 
@@ -43,7 +46,9 @@ class ClassifierModule(L.LightningModule):
         loss = F.cross_entropy(logits, labels)
         self.accuracy[f"{split}_acc"](logits, labels)
         on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=on_step, sync_dist=not on_step)
+        self.log(
+            f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=on_step, sync_dist=not on_step
+        )
         self.log(f"{split}/acc", self.accuracy[f"{split}_acc"], on_step=False, on_epoch=True, prog_bar=True)
         if split == "test":
             self.test_per_class.update(logits, labels)

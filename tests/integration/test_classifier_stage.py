@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT, SHARED_DATA
 
 from ganmex.pipeline.artifacts import PARTIAL_SUFFIX, RESUME_CHECKPOINT
 from ganmex.pipeline.runner import run
-
-from conftest import REPO_ROOT, SHARED_DATA
 
 TINY = ["stage=classifier", "logger=none", "callbacks=none"]
 
@@ -33,7 +32,12 @@ def test_trained_classifier_scores_the_real_mnist_test_set(trained_classifier_ar
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"real MNIST test set not found under {SHARED_DATA}/MNIST/raw")
     cfg = make_config(
-        [f"classifier.artifact={trained_classifier_artifact}", "eval_dataset=mnist", "logger=none"],
+        [
+            f"classifier.artifact={trained_classifier_artifact}",
+            "eval_dataset=mnist",
+            "mode=classifier_test",
+            "logger=none",
+        ],
         name="evaluate",
     )
     cfg.paths.data_dir = str(SHARED_DATA)
@@ -56,16 +60,26 @@ def test_finished_artifact_is_reused(make_config, caplog):
 
 def _train_cmd(tmp_path: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "train.py", *TINY, "callbacks=checkpoint", f"paths.root_dir={tmp_path}",
-        f"hydra.run.dir={tmp_path}/run", *extra,
+        sys.executable,
+        "train.py",
+        *TINY,
+        "callbacks=checkpoint",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path}/run",
+        *extra,
     ]
 
 
 def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
-    cmd = _train_cmd(tmp_path, "classifier.trainer.max_epochs=50")
+    budget = [
+        "classifier.trainer.max_epochs=20",
+        "+trainer.limit_train_batches=5",
+        "+trainer.limit_val_batches=1",
+    ]
+    cmd = _train_cmd(tmp_path, *budget)
     process = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     artifacts = tmp_path / "outputs" / "artifacts"
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     try:
         while not list(artifacts.glob(f"classifier-*{PARTIAL_SUFFIX}/{RESUME_CHECKPOINT}")):
             assert process.poll() is None and time.time() < deadline, "training never wrote a checkpoint"
@@ -75,10 +89,13 @@ def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
         process.wait()
     finished = [p for p in artifacts.iterdir() if not p.name.endswith(PARTIAL_SUFFIX)]
     assert finished == []  # nothing looks complete
-    # the same config resumes from last.ckpt (a shorter budget so it finishes at once)
+    # the same command resumes from last.ckpt and finishes
     resumed = subprocess.run(
-        _train_cmd(tmp_path, "classifier.trainer.max_epochs=50", "+trainer.limit_train_batches=2"),
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        _train_cmd(tmp_path, *budget),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming classifier training from" in resumed.stdout + resumed.stderr
@@ -89,7 +106,10 @@ def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
 def test_two_process_ddp_trains_and_writes_one_artifact(tmp_path):
     result = subprocess.run(
         _train_cmd(tmp_path, "trainer=ddp_cpu", "classifier.trainer.max_epochs=2"),
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     finished = list((tmp_path / "outputs" / "artifacts").glob("classifier-*"))
@@ -100,8 +120,14 @@ def test_two_process_ddp_trains_and_writes_one_artifact(tmp_path):
 
 def test_wandb_offline_run_is_written_and_finished(tmp_path):
     result = subprocess.run(
-        _train_cmd(tmp_path, "logger=wandb", "classifier.trainer.max_epochs=1", "+trainer.limit_train_batches=3"),
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_SILENT": "true"},
+        _train_cmd(
+            tmp_path, "logger=wandb", "classifier.trainer.max_epochs=1", "+trainer.limit_train_batches=3"
+        ),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "WANDB_SILENT": "true"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
@@ -111,10 +137,20 @@ def test_wandb_offline_run_is_written_and_finished(tmp_path):
 def test_multirun_sweep_writes_separate_outputs(tmp_path):
     result = subprocess.run(
         [
-            sys.executable, "train.py", "-m", *TINY, "classifier=mnist_cnn,svhn_cnn", f"paths.root_dir={tmp_path}",
-            f"hydra.sweep.dir={tmp_path}/sweep", "classifier.trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+            sys.executable,
+            "train.py",
+            "-m",
+            *TINY,
+            "classifier=mnist_cnn,svhn_cnn",
+            f"paths.root_dir={tmp_path}",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            "classifier.trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
         ],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = sorted((tmp_path / "sweep").glob("*/metrics.json"))

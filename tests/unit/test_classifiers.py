@@ -27,7 +27,10 @@ def test_normalisation_is_the_first_layer():
 def test_mnist_cnn_follows_the_ganmex_layout():
     net = classifiers.mnist_cnn(1, 10, 28, [0.0], [1.0])
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(32, (6, 6), (2, 2)), (64, (6, 6), (2, 2))]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (32, (6, 6), (2, 2)),
+        (64, (6, 6), (2, 2)),
+    ]
     relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
     assert len(relus) == 3 and len({id(r) for r in relus}) == 3 and not any(r.inplace for r in relus)
 

@@ -6,11 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO_ROOT
 
 from ganmex.pipeline.errors import ConfigError
 from ganmex.pipeline.runner import selected_stages, validate
-
-from conftest import REPO_ROOT
 
 
 def test_default_config_composes_and_validates(make_config):

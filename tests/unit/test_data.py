@@ -52,7 +52,9 @@ def test_balanced_batch_smaller_than_class_count_is_rejected():
 
 
 def _write_idx(path, array: torch.Tensor, compress: bool) -> None:
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(
+        struct.pack(">I", d) for d in array.shape
+    )
     payload = header + array.to(torch.uint8).numpy().tobytes()
     with (gzip.open if compress else open)(path, "wb") as handle:
         handle.write(payload)
@@ -128,4 +130,6 @@ def test_image_folder_missing_root_is_clear(tmp_path):
     from ganmex.data.image_folder import ImageFolderDataModule
 
     with pytest.raises(DatasetNotFoundError, match="does not exist"):
-        ImageFolderDataModule(root=str(tmp_path / "nope"), channels=3, image_size=16, mean=[0.5] * 3, std=[0.25] * 3)
+        ImageFolderDataModule(
+            root=str(tmp_path / "nope"), channels=3, image_size=16, mean=[0.5] * 3, std=[0.25] * 3
+        )

@@ -1,0 +1,156 @@
+"""Counterfactual quality of generator baselines (GANMEX, StarGAN, autoencoder, MDTS...): is the baseline a
+valid, close, sparse and realistic member of the target class?
+
+Realism (FID, KID) is measured with torchmetrics in the classifier's penultimate feature space
+`model.features(x)`, because Inception weights cannot be downloaded here; numbers are therefore comparable
+between baselines of one classifier, not with published Inception FIDs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+from torchmetrics.utilities import dim_zero_cat
+
+from ganmex.metrics.scoring import as_labels, check_images
+
+
+class _Precomputed(nn.Module):
+    """Identity 'feature extractor' so torchmetrics' FID/KID take features we already computed."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
+
+
+def nearest_distance(images: Tensor, reference: Tensor, chunk: int) -> Tensor:
+    """(N,) L2 pixel distance from each image to its nearest image in `reference` (chunked cdist)."""
+    flat = images.flatten(1)
+    ref = reference.to(flat).flatten(1)
+    if ref.shape[1] != flat.shape[1]:
+        raise ValueError(
+            f"training images {tuple(reference.shape[1:])} differ from images {tuple(images.shape[1:])}"
+        )
+    best = torch.full((flat.shape[0],), float("inf"), device=flat.device, dtype=flat.dtype)
+    for start in range(0, ref.shape[0], chunk):
+        best = torch.minimum(best, torch.cdist(flat, ref[start : start + chunk]).min(1).values)
+    return best
+
+
+class CounterfactualQuality(Metric):
+    """Validity, proximity, sparsity of the change, realism and distance to the training set.
+
+    update(model, inputs, counterfactuals, source, target, real=None): `real` are real images for the FID/KID
+    reference distribution (default: the inputs themselves). Per example: validity (1 if model predicts
+    t), l1 and l2 (norms of counterfactual - x over all pixels), changed_fraction (share of pixel values
+    changed by more than `change_tolerance`), nearest_train_l2 (only if `train_images` was given).
+    Per set: fid, kid_mean, kid_std (KID needs >= 2 samples per side; its subset size shrinks to the
+    sample count if needed).
+    compute() -> dict name -> (N,) tensor or scalar.
+    """
+
+    is_differentiable = False
+    higher_is_better = None
+    full_state_update = False
+
+    def __init__(
+        self,
+        train_images: Tensor | None = None,
+        change_tolerance: float = 0.1,
+        kid_subsets: int = 50,
+        kid_subset_size: int = 500,
+        seed: int = 0,
+        nn_chunk: int = 2048,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= change_tolerance < 1:
+            raise ValueError(f"change_tolerance must be in [0, 1), got {change_tolerance}")
+        self.change_tolerance = float(change_tolerance)
+        self.kid_subsets = int(kid_subsets)
+        self.kid_subset_size = int(kid_subset_size)
+        self.seed = int(seed)
+        self.nn_chunk = int(nn_chunk)
+        self.register_buffer(
+            "train_images",
+            None if train_images is None else check_images(train_images, "train_images"),
+            persistent=False,
+        )
+        for name in (
+            "validity",
+            "l1",
+            "l2",
+            "changed_fraction",
+            "nearest_train_l2",
+            "real_features",
+            "fake_features",
+        ):
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def update(
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        counterfactuals: Tensor,
+        source: Tensor | int,
+        target: Tensor | int,
+        real: Tensor | None = None,
+    ) -> None:
+        x = check_images(inputs)
+        cf = check_images(counterfactuals, "counterfactuals")
+        if cf.shape != x.shape:
+            raise ValueError(
+                f"counterfactuals {tuple(cf.shape)} must have the inputs' shape {tuple(x.shape)}"
+            )
+        n = x.shape[0]
+        as_labels(source, n, x.device, "source")
+        target = as_labels(target, n, x.device, "target")
+        if not hasattr(model, "features"):
+            raise ValueError(
+                f"{type(model).__name__} has no .features(x); FID/KID need the penultimate features"
+            )
+        real = x if real is None else check_images(real, "real")
+        with torch.no_grad():
+            self.validity.append((model(cf).argmax(1) == target).to(x.dtype))
+            self.real_features.append(model.features(real).flatten(1).double())
+            self.fake_features.append(model.features(cf).flatten(1).double())
+        delta = (cf - x).flatten(1)
+        self.l1.append(delta.abs().sum(1))
+        self.l2.append(delta.norm(dim=1))
+        self.changed_fraction.append((delta.abs() > self.change_tolerance).to(x.dtype).mean(1))
+        if self.train_images is not None:
+            self.nearest_train_l2.append(nearest_distance(cf, self.train_images, self.nn_chunk))
+
+    def _realism(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        nan = torch.tensor(float("nan"), device=real.device)
+        if min(real.shape[0], fake.shape[0]) < 2:
+            return {"fid": nan, "kid_mean": nan, "kid_std": nan}
+        dim = real.shape[1]
+        fid = FrechetInceptionDistance(feature=_Precomputed(dim)).to(real.device)
+        fid.update(real, real=True)
+        fid.update(fake, real=False)
+        size = min(self.kid_subset_size, real.shape[0], fake.shape[0])
+        kid = KernelInceptionDistance(
+            feature=_Precomputed(dim), subsets=self.kid_subsets, subset_size=size
+        ).to(real.device)
+        kid.update(real, real=True)
+        kid.update(fake, real=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            kid_mean, kid_std = kid.compute()
+        return {"fid": fid.compute().float(), "kid_mean": kid_mean.float(), "kid_std": kid_std.float()}
+
+    def compute(self) -> dict[str, Tensor]:
+        out = {
+            name: dim_zero_cat(getattr(self, name)) for name in ("validity", "l1", "l2", "changed_fraction")
+        }
+        if self.train_images is not None:
+            out["nearest_train_l2"] = dim_zero_cat(self.nearest_train_l2)
+        out.update(self._realism(dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features)))
+        return out

@@ -1,0 +1,228 @@
+"""Random-subset faithfulness: faithfulness correlation (Bhatt et al. 2020) and Sensitivity-n (Ancona et al.
+2018). Both replace a random subset S of pixels by the reference and correlate the sum of the attributions
+over S with the drop of the scored output; Sensitivity-n does it for several subset sizes n.
+
+Subsets come from a seeded torch.Generator that `reset()` re-seeds, so every method x baseline is scored on
+the same subsets of the same images (common random numbers); callers may also pass the subsets explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+from ganmex.metrics.scoring import (
+    Model,
+    as_labels,
+    batched_scores,
+    check_images,
+    check_score,
+    pearson_rows,
+    reference_like,
+    spatial_attributions,
+)
+
+
+def random_subsets(n: int, runs: int, size: int, n_features: int, generator: torch.Generator) -> Tensor:
+    """(n, runs, size) pixel indices, each row a uniform random subset without replacement."""
+    keys = torch.rand(n, runs, n_features, generator=generator, device=generator.device)
+    return keys.argsort(-1)[..., :size]
+
+
+def subset_correlation(
+    model: Model,
+    x: Tensor,
+    a_pix: Tensor,
+    source: Tensor,
+    target: Tensor,
+    ref: Tensor,
+    subsets: Tensor,
+    score: str,
+    max_batch: int,
+) -> Tensor:
+    """(N,) Pearson correlation, over the runs, of sum_S a and f(x) - f(x with S replaced by ref)."""
+    n, c, h, w = x.shape
+    runs = subsets.shape[1]
+    base, _ = batched_scores(model, x, source, target, score, max_batch)
+    removed = torch.zeros(n, runs, h * w, dtype=torch.bool, device=x.device)
+    removed.scatter_(2, subsets, True)
+    chunk = max(1, max_batch // n)
+    drops = []
+    for start in range(0, runs, chunk):
+        mask = removed[:, start : start + chunk].transpose(0, 1)  # (r, N, H*W)
+        r = mask.shape[0]
+        images = torch.where(mask.view(r, n, 1, h, w), ref.unsqueeze(0), x.unsqueeze(0)).reshape(
+            r * n, c, h, w
+        )
+        s, _ = batched_scores(model, images, source.repeat(r), target.repeat(r), score, max_batch)
+        drops.append(base.unsqueeze(0) - s.view(r, n))
+    drops = torch.cat(drops).T  # (N, runs)
+    att_sums = a_pix.gather(1, subsets.reshape(n, -1)).view(n, runs, -1).sum(-1)
+    return pearson_rows(att_sums.double(), drops.double()).to(x.dtype)
+
+
+class _RandomSubsetMetric(Metric):
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, nr_runs: int, score: str, seed: int, max_batch: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if nr_runs < 2:
+            raise ValueError(f"nr_runs must be >= 2 to compute a correlation, got {nr_runs}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.nr_runs = int(nr_runs)
+        self.score = check_score(score)
+        self.seed = int(seed)
+        self.max_batch = int(max_batch)
+        self._generator: torch.Generator | None = None
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def reset(self) -> None:
+        super().reset()
+        self._generator = None
+
+    def _prepare(self, inputs, attributions, source, target, reference):
+        x = check_images(inputs)
+        n = x.shape[0]
+        source = as_labels(source, n, x.device, "source")
+        target = as_labels(target, n, x.device, "target")
+        ref = reference_like(reference(x, source, target) if callable(reference) else reference, x)
+        return x, spatial_attributions(attributions, x), source, target, ref
+
+
+class FaithfulnessCorrelation(_RandomSubsetMetric):
+    """Faithfulness correlation (Bhatt et al. 2020), one value per example in [-1, 1]; higher is better.
+
+    update(model, inputs, attributions, source, target, reference, subsets=None): `subsets` optionally gives
+    the (N, nr_runs, subset_size) flat pixel indices to remove (e.g. to reproduce another implementation).
+    compute() -> {"faithfulness_correlation": (N,)} (NaN where attributions or drops are constant).
+    """
+
+    def __init__(
+        self,
+        nr_runs: int = 100,
+        subset_size: int = 78,
+        score: str = "one_vs_one",
+        seed: int = 0,
+        max_batch: int = 4096,
+        **kwargs,
+    ) -> None:
+        super().__init__(nr_runs, score, seed, max_batch, **kwargs)
+        if subset_size < 1:
+            raise ValueError(f"subset_size must be >= 1, got {subset_size}")
+        self.subset_size = int(subset_size)
+        self.add_state("values", default=[], dist_reduce_fx="cat")
+
+    def update(
+        self,
+        model: Model,
+        inputs: Tensor,
+        attributions: Tensor,
+        source: Tensor | int,
+        target: Tensor | int,
+        reference,
+        subsets: Tensor | None = None,
+    ) -> None:
+        x, a_pix, source, target, ref = self._prepare(inputs, attributions, source, target, reference)
+        n, f = a_pix.shape
+        if self.subset_size > f:
+            raise ValueError(f"subset_size {self.subset_size} exceeds the {f} pixels of each image")
+        if subsets is None:
+            subsets = random_subsets(n, self.nr_runs, self.subset_size, f, self.generator(x.device))
+        elif subsets.dim() != 3 or subsets.shape[0] != n or subsets.shape[1] < 2:
+            raise ValueError(
+                f"subsets must be (N={n}, runs >= 2, size) pixel indices, got {tuple(subsets.shape)}"
+            )
+        subsets = subsets.to(x.device, torch.long)
+        self.values.append(
+            subset_correlation(model, x, a_pix, source, target, ref, subsets, self.score, self.max_batch)
+        )
+
+    def compute(self) -> dict[str, Tensor]:
+        return {"faithfulness_correlation": dim_zero_cat(self.values)}
+
+
+class SensitivityN(_RandomSubsetMetric):
+    """Sensitivity-n (Ancona et al. 2018): the faithfulness correlation for each subset size n.
+
+    `subset_sizes` are pixel counts (ints) or fractions of the pixels (floats in (0, 1)).
+    compute() -> {"sensitivity_n": (N, K) correlations, "n": (K,) subset sizes in pixels,
+    "sensitivity_n@<n>": (N,) per size}.
+    """
+
+    def __init__(
+        self,
+        subset_sizes: Sequence[float] = (0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8),
+        nr_runs: int = 50,
+        score: str = "one_vs_one",
+        seed: int = 0,
+        max_batch: int = 4096,
+        **kwargs,
+    ) -> None:
+        super().__init__(nr_runs, score, seed, max_batch, **kwargs)
+        sizes = list(subset_sizes)
+        if not sizes or any(s <= 0 for s in sizes):
+            raise ValueError(f"subset_sizes must be a non-empty list of positive sizes, got {sizes}")
+        self.subset_sizes = sizes
+        self.add_state("values", default=[], dist_reduce_fx="cat")
+        self.add_state("sizes", default=[], dist_reduce_fx="cat")
+
+    def pixel_counts(self, n_features: int) -> list[int]:
+        counts = [
+            int(round(s * n_features)) if isinstance(s, float) and s < 1 else int(s)
+            for s in self.subset_sizes
+        ]
+        bad = [c for c in counts if not 1 <= c <= n_features]
+        if bad:
+            raise ValueError(
+                f"subset sizes {self.subset_sizes} give {counts} pixels; each must be in 1..{n_features}"
+            )
+        return counts
+
+    def update(
+        self,
+        model: Model,
+        inputs: Tensor,
+        attributions: Tensor,
+        source: Tensor | int,
+        target: Tensor | int,
+        reference,
+    ) -> None:
+        x, a_pix, source, target, ref = self._prepare(inputs, attributions, source, target, reference)
+        n, f = a_pix.shape
+        counts = self.pixel_counts(f)
+        gen = self.generator(x.device)
+        cols = [
+            subset_correlation(
+                model,
+                x,
+                a_pix,
+                source,
+                target,
+                ref,
+                random_subsets(n, self.nr_runs, k, f, gen),
+                self.score,
+                self.max_batch,
+            )
+            for k in counts
+        ]
+        self.values.append(torch.stack(cols, 1))
+        self.sizes.append(torch.tensor(counts, device=x.device).expand(n, -1))
+
+    def compute(self) -> dict[str, Tensor]:
+        values = dim_zero_cat(self.values)
+        sizes = dim_zero_cat(self.sizes)[0]
+        out = {"sensitivity_n": values, "n": sizes}
+        for j, k in enumerate(sizes.tolist()):
+            out[f"sensitivity_n@{k}"] = values[:, j]
+        return out

@@ -1,0 +1,149 @@
+"""Fixed references that "remove" features in perturbation metrics, shared by all baselines for a fair
+comparison (option (b) of issue 5). Option (a), the per-example baseline that produced the attribution, is
+simply passed to the metric as a tensor.
+
+Two kinds:
+- an image reference, a callable `(x, source, target) -> Tensor` shaped like x, like a baseline
+  (zero, constant, the input minimum = Quantus's "black", Gaussian blur);
+- a mask imputer, whose value depends on which pixels are removed: `impute(x, removed) -> Tensor`
+  (ROAD's noisy linear imputation, Rong et al. 2022).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganmex.metrics.scoring import check_images
+
+
+class ConstantReference:
+    """Every pixel replaced by one value (0 is black in [0, 1] pixel space)."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"constant reference value {value} is outside the [0, 1] pixel range")
+        self.value = float(value)
+
+    def __call__(self, x: Tensor, source: Tensor | None = None, target: Tensor | None = None) -> Tensor:
+        return torch.full_like(check_images(x), self.value)
+
+
+class ZeroReference(ConstantReference):
+    """Black: the classic deletion reference."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+
+class InputMinimumReference:
+    """Each image's own minimum (Quantus's perturb_baseline="black"), equal to zero for most digits."""
+
+    def __call__(self, x: Tensor, source: Tensor | None = None, target: Tensor | None = None) -> Tensor:
+        lo = check_images(x).flatten(1).min(1).values
+        return lo.view(-1, 1, 1, 1).expand_as(x).clone()
+
+
+class BlurReference:
+    """A Gaussian blur of the input (Fong & Vedaldi 2017): removes detail but keeps low-frequency content."""
+
+    def __init__(self, sigma: float = 4.0, truncate: float = 3.0) -> None:
+        if sigma <= 0:
+            raise ValueError(f"blur sigma must be > 0, got {sigma}")
+        self.sigma = float(sigma)
+        self.truncate = float(truncate)
+
+    def kernel(self, size_limit: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        radius = min(int(math.ceil(self.truncate * self.sigma)), size_limit - 1)
+        t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+        k = torch.exp(-0.5 * (t / self.sigma) ** 2)
+        return k / k.sum()
+
+    def __call__(self, x: Tensor, source: Tensor | None = None, target: Tensor | None = None) -> Tensor:
+        n, c, h, w = check_images(x).shape
+        k = self.kernel(min(h, w), x.device, x.dtype)
+        r = k.numel() // 2
+        y = x.reshape(n * c, 1, h, w)
+        y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+        y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+        return y.reshape(n, c, h, w)
+
+
+class NoisyLinearImputer:
+    """ROAD's noisy linear imputation (Rong et al. 2022): each removed pixel becomes the weighted mean of its
+    8 neighbours (direct 1/6, diagonal 1/12), solved jointly over all removed pixels, plus Gaussian noise.
+
+    Solved batched with conjugate gradients on the (symmetric positive definite) graph Laplacian restricted to
+    the removed pixels, so it runs on the GPU with the rest of the metric. An image with every pixel removed
+    is filled with its own mean.
+    """
+
+    def __init__(
+        self, noise_std: float = 0.01, max_iter: int = 300, tol: float = 1e-6, seed: int = 0
+    ) -> None:
+        if noise_std < 0:
+            raise ValueError(f"ROAD noise_std must be >= 0, got {noise_std}")
+        self.noise_std = float(noise_std)
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+        self.seed = int(seed)
+        self._generator: torch.Generator | None = None
+
+    def reset(self) -> None:
+        self._generator = None
+
+    def _noise(self, like: Tensor) -> Tensor:
+        if self._generator is None or self._generator.device != like.device:
+            self._generator = torch.Generator(device=like.device).manual_seed(self.seed)
+        return torch.randn(like.shape, generator=self._generator, device=like.device, dtype=like.dtype)
+
+    @staticmethod
+    def _stencil(device: torch.device, dtype: torch.dtype) -> Tensor:
+        d, s = 1.0 / 12.0, 1.0 / 6.0
+        return torch.tensor([[d, s, d], [s, 0.0, s], [d, s, d]], device=device, dtype=dtype).view(1, 1, 3, 3)
+
+    def impute(self, x: Tensor, removed: Tensor) -> Tensor:
+        """x (N, C, H, W); removed (N, 1, H, W) or (N, C, H, W) bool, True where a pixel is removed."""
+        n, c, h, w = check_images(x).shape
+        if removed.shape[0] != n or removed.shape[-2:] != (h, w):
+            raise ValueError(f"removed mask {tuple(removed.shape)} does not match images {tuple(x.shape)}")
+        removed = removed.expand(n, c, h, w).reshape(n * c, 1, h, w).to(x.dtype)
+        known = 1.0 - removed
+        z = x.reshape(n * c, 1, h, w).double()
+        r_mask, k_mask = removed.double(), known.double()
+        stencil = self._stencil(x.device, torch.float64)
+        weight = F.conv2d(torch.ones_like(z), stencil, padding=1)  # neighbour weight sum (fewer at borders)
+
+        def apply(v: Tensor) -> Tensor:  # A v on removed pixels, v zero elsewhere
+            return r_mask * (weight * v - F.conv2d(v, stencil, padding=1))
+
+        b = r_mask * F.conv2d(z * k_mask, stencil, padding=1)
+        n_known = k_mask.sum((1, 2, 3), keepdim=True)
+        start = torch.where(
+            n_known > 0,
+            (z * k_mask).sum((1, 2, 3), keepdim=True) / n_known.clamp_min(1),
+            z.mean((1, 2, 3), keepdim=True),
+        )
+        v = r_mask * start
+        res = b - apply(v)
+        p = res.clone()
+        rr = (res * res).sum((1, 2, 3), keepdim=True)
+        for _ in range(self.max_iter):
+            if rr.max().sqrt() <= self.tol:
+                break
+            ap = apply(p)
+            pap = (p * ap).sum((1, 2, 3), keepdim=True)
+            alpha = torch.where(pap > 0, rr / pap.clamp_min(1e-300), torch.zeros_like(pap))
+            v = v + alpha * p
+            res = res - alpha * ap
+            rr_new = (res * res).sum((1, 2, 3), keepdim=True)
+            p = res + torch.where(rr > 0, rr_new / rr.clamp_min(1e-300), torch.zeros_like(rr)) * p
+            rr = rr_new
+        filled = v.to(x.dtype)
+        if self.noise_std > 0:
+            filled = filled + self.noise_std * self._noise(filled)
+        out = torch.where(removed.bool(), filled, x.reshape(n * c, 1, h, w)).clamp(0.0, 1.0)
+        return out.reshape(n, c, h, w)

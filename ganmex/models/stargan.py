@@ -1,0 +1,149 @@
+"""StarGAN generator and PatchGAN critic (Choi et al. 2018), as GANMEX uses them.
+
+Both networks work in "GAN space": pixels in [-1, 1]. Callers outside the GAN convert with
+`to_gan` / `from_gan`, so every tensor crossing a module boundary stays in [0, 1] pixel space.
+The critic has no class head by default: in GANMEX the frozen classifier under explanation is the
+class discriminator. `class_head=True` restores StarGAN's own head (trained from scratch).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def to_gan(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels -> [-1, 1] GAN space."""
+    return x * 2.0 - 1.0
+
+
+def from_gan(y: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] GAN space -> [0, 1] pixels."""
+    return (y + 1.0) / 2.0
+
+
+def _check_side(image_size: int) -> None:
+    if image_size % 4 != 0 or image_size < 8:
+        raise ValueError(
+            f"image_size={image_size} does not work with the StarGAN generator: it down-samples twice by 2, "
+            f"so the side must be divisible by 4 and >= 8 (resize the data, e.g. dataset.image_size=32)"
+        )
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-IN-ReLU-conv3x3-IN plus identity: the bottleneck keeps the input's structure."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            _norm(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            _norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """G(x, t): 7x7 conv, two stride-2 downs, `n_res` residual blocks, two ups, 7x7 conv, tanh.
+
+    The target class enters as one-hot channels tiled over the image. Input and output in [-1, 1].
+    """
+
+    def __init__(self, channels: int, num_classes: int, image_size: int, conv_dim: int = 64, n_res: int = 6):
+        super().__init__()
+        _check_side(image_size)
+        if conv_dim <= 0 or n_res < 0:
+            raise ValueError(f"gan.generator conv_dim={conv_dim} must be > 0 and n_res={n_res} >= 0")
+        self.channels, self.num_classes, self.image_size = channels, num_classes, image_size
+        d = conv_dim
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels + num_classes, d, 7, padding=3, bias=False),
+            _norm(d),
+            nn.ReLU(),
+        ]
+        for _ in range(2):
+            layers += [nn.Conv2d(d, 2 * d, 4, stride=2, padding=1, bias=False), _norm(2 * d), nn.ReLU()]
+            d *= 2
+        layers += [ResidualBlock(d) for _ in range(n_res)]
+        for _ in range(2):
+            layers += [
+                nn.ConvTranspose2d(d, d // 2, 4, stride=2, padding=1, bias=False),
+                _norm(d // 2),
+                nn.ReLU(),
+            ]
+            d //= 2
+        layers += [nn.Conv2d(d, channels, 7, padding=3, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.channels or x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(
+                f"generator got input {tuple(x.shape)}; expected N x {self.channels} x H x W "
+                f"with H, W divisible by 4"
+            )
+        onehot = nn.functional.one_hot(target.long(), self.num_classes).to(x.dtype)
+        tiled = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return self.main(torch.cat([x, tiled], dim=1))
+
+
+def critic_depth(image_size: int) -> int:
+    """Number of stride-2 4x4 convs: halve while the next spatial size stays >= 3."""
+    depth, size = 0, image_size
+    while (size - 4 + 2) // 2 + 1 >= 3:
+        size = (size - 4 + 2) // 2 + 1
+        depth += 1
+    if depth == 0:
+        raise ValueError(f"image_size={image_size} is too small for the PatchGAN critic (needs >= 6)")
+    return depth
+
+
+class Critic(nn.Module):
+    """PatchGAN of strided 4x4 convs + LeakyReLU(0.01); one real/fake score per image (patch mean).
+
+    With `class_head=True` a second conv over the whole remaining map gives class logits (StarGAN's
+    auxiliary classifier), for training without an external classifier.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        image_size: int,
+        conv_dim: int = 64,
+        class_head: bool = False,
+        max_dim: int = 1024,
+    ) -> None:
+        super().__init__()
+        depth = critic_depth(image_size)
+        layers: list[nn.Module] = []
+        in_ch, out_ch, size = channels, conv_dim, image_size
+        for _ in range(depth):
+            layers += [nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            in_ch, out_ch, size = out_ch, min(2 * out_ch, max_dim), (size - 2) // 2 + 1
+        self.main = nn.Sequential(*layers)
+        self.score = nn.Conv2d(in_ch, 1, 3, padding=1, bias=False)
+        self.classes = nn.Conv2d(in_ch, num_classes, size, bias=False) if class_head else None
+        self.out_size = size
+
+    @property
+    def has_class_head(self) -> bool:
+        return self.classes is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Real/fake score per image, shape (N,)."""
+        return self.score(self.main(x)).mean(dim=(1, 2, 3))
+
+    def forward_with_classes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(score (N,), class logits (N, num_classes)); needs `class_head=True`."""
+        if self.classes is None:
+            raise RuntimeError("this critic has no class head; build it with gan.critic.class_head=true")
+        h = self.main(x)
+        return self.score(h).mean(dim=(1, 2, 3)), self.classes(h).flatten(1)

@@ -1,0 +1,289 @@
+"""EvaluationModule: explanations x baselines x faithfulness metrics inside Lightning's test loop.
+
+Running as a test loop gives sharding across ranks for free (each rank takes a slice of the test
+images) and the torchmetrics states are gathered when computed, so `trainer=ddp_cpu` / `ddp` give the
+same numbers as one process. Rank zero turns the computed metrics into `EvalResults`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from ganmex.explain.api import explain_all
+from ganmex.explain.baselines import Baseline
+from ganmex.explain.methods import AttributionMethod
+from ganmex.explain.pairs import select_pairs
+from ganmex.report.records import EvalResults
+from ganmex.report.tables import register_metric
+
+# perturbation curves, computed per removal reference (images or ROAD's imputer)
+CURVES = ("deletion", "insertion", "region_deletion")
+NONE_BASELINE = "none"
+SEP = "|"  # ModuleDict keys may not contain dots
+
+for _name, _higher in (
+    ("region_deletion_auc", False),
+    ("region_aopc", True),
+    ("region_flip_fraction", False),
+    ("insertion_flip_fraction", False),
+):
+    register_metric(_name, _higher)
+
+
+@dataclass
+class EvaluationPlan:
+    """What to evaluate; built by the stage from config, consumed by the module."""
+
+    methods: dict[str, AttributionMethod]
+    baselines: dict[str, Baseline]
+    metric_configs: Mapping[str, Any]
+    references: dict[str, Any]
+    curve_references: list[str]
+    pair_strategy: str = "runner_up"
+    use_labels: bool = False
+    fixed_target: int | None = None
+    seed: int = 0
+    expensive_images: int = 100
+    counterfactual_baselines: list[str] = field(default_factory=list)
+    train_images: Tensor | None = None
+
+
+def _key(*parts: str) -> str:
+    return SEP.join(parts)
+
+
+class EvaluationModule(L.LightningModule):
+    """Explains each test batch's (source, target) pairs and feeds every configured metric."""
+
+    def __init__(self, classifier: nn.Module, plan: EvaluationPlan) -> None:
+        super().__init__()
+        self.classifier = classifier.eval().requires_grad_(False)
+        self.plan = plan
+        self.metrics = nn.ModuleDict()
+        self.expensive_seen = 0
+        self.results: EvalResults | None = None
+        self.sanity_layers: dict[str, list[str]] = {}
+        self.pixels_per_image = 1
+        self.results_dir = None
+
+    # -- metric bookkeeping -------------------------------------------------------------------
+    def _metric(self, name: str, *key: str) -> Metric:
+        full = _key(name, *key)
+        if full not in self.metrics:
+            extra = {}
+            if name == "counterfactual" and self.plan.train_images is not None:
+                extra["train_images"] = self.plan.train_images
+            self.metrics[full] = instantiate(self.plan.metric_configs[name], **extra).to(self.device)
+        return self.metrics[full]
+
+    def _enabled(self, name: str) -> bool:
+        return self.plan.metric_configs.get(name) is not None
+
+    def _references(self, baseline_name: str, baseline_values: Tensor | None, x: Tensor) -> dict[str, Any]:
+        refs: dict[str, Any] = {}
+        for name in self.plan.curve_references:
+            if name == "baseline":
+                if baseline_values is None:
+                    continue  # gradient-only methods have no baseline to delete towards
+                refs[name] = baseline_values if baseline_values.shape == x.shape else baseline_values.mean(0)
+            else:
+                refs[name] = self.plan.references[name]
+        return refs
+
+    # -- the test loop --------------------------------------------------------------------------
+    def test_step(self, batch, batch_idx: int) -> None:
+        x, labels = batch
+        model = self.classifier
+        with torch.no_grad():
+            logits = model(x)
+        pairs = select_pairs(
+            logits,
+            self.plan.pair_strategy,
+            labels if self.plan.use_labels else None,
+            self.plan.fixed_target,
+            self.plan.seed + batch_idx,
+        )
+        if len(pairs) == 0:
+            return
+        xp, source, target = x[pairs.index], pairs.source, pairs.target
+        self.pixels_per_image = xp[0].numel()
+        explanations = explain_all(xp, source, target, self.plan.methods, self.plan.baselines, model=model)
+        budget = self._expensive_budget(len(xp))
+        for (method_name, baseline_name), explanation in explanations.items():
+            attributions = explanation.attributions.detach()
+            refs = self._references(baseline_name, explanation.baselines, xp)
+            for ref_name, ref in refs.items():
+                for name in CURVES:
+                    if self._enabled(name):
+                        self._metric(name, method_name, baseline_name, ref_name).update(
+                            model, xp, attributions, source, target, ref
+                        )
+                if hasattr(ref, "impute"):
+                    continue  # random-subset metrics take a reference image, not an imputer
+                if self._enabled("faithfulness_correlation"):
+                    self._metric("faithfulness_correlation", method_name, baseline_name, ref_name).update(
+                        model, xp, attributions, source, target, ref
+                    )
+            subset_ref = next(((n, r) for n, r in refs.items() if not hasattr(r, "impute")), None)
+            if budget and subset_ref and self._enabled("sensitivity_n"):
+                ref_name, ref = subset_ref
+                self._metric("sensitivity_n", method_name, baseline_name, ref_name).update(
+                    model,
+                    xp[:budget],
+                    attributions[:budget],
+                    source[:budget],
+                    target[:budget],
+                    ref[:budget] if torch.is_tensor(ref) and ref.shape == xp.shape else ref,
+                )
+            if self._enabled("infidelity"):
+                self._metric("infidelity", method_name, baseline_name).update(
+                    model, xp, attributions, source, target
+                )
+            if self._enabled("sparsity"):
+                self._metric("sparsity", method_name, baseline_name).update(attributions)
+            if budget:
+                self._expensive(method_name, baseline_name, explanation.baselines, xp, source, target, budget)
+        self.expensive_seen += budget
+        for name in self.plan.counterfactual_baselines:
+            if self._enabled("counterfactual") and name in self.plan.baselines:
+                with torch.no_grad():
+                    counterfactuals = self.plan.baselines[name](xp, source, target)
+                self._metric("counterfactual", "-", name).update(model, xp, counterfactuals, source, target)
+
+    def _expensive_budget(self, n: int) -> int:
+        world = max(1, self.trainer.world_size if self._trainer is not None else 1)
+        per_rank = math.ceil(self.plan.expensive_images / world)
+        return max(0, min(n, per_rank - self.expensive_seen))
+
+    def _explain_fn(
+        self, method: AttributionMethod, baseline_name: str, fixed: Tensor | None
+    ) -> tuple[Callable, Callable]:
+        """(recompute with the baseline following x, recompute on another model with a fixed baseline)."""
+        baseline = self.plan.baselines.get(baseline_name)
+
+        def follow(x: Tensor, source: Tensor, target: Tensor) -> Tensor:
+            values = None
+            if method.baseline_kind == "per_example" and baseline is not None:
+                with torch.no_grad():
+                    values = baseline(x, source, target)
+            elif method.baseline_kind == "reference_set":
+                values = fixed
+            return method.attribute(self.classifier, x, values, source, target)
+
+        def on_model(model: nn.Module, x: Tensor, source: Tensor, target: Tensor) -> Tensor:
+            return method.attribute(model, x, fixed, source, target)
+
+        return follow, on_model
+
+    def _expensive(self, method_name, baseline_name, baseline_values, x, source, target, budget: int) -> None:
+        method = self.plan.methods[method_name]
+        fixed = baseline_values
+        if fixed is not None and method.baseline_kind == "per_example":
+            fixed = fixed[:budget]
+        follow, on_model = self._explain_fn(method, baseline_name, fixed)
+        xs, ss, ts = x[:budget], source[:budget], target[:budget]
+        if self._enabled("sensitivity_max"):
+            self._metric("sensitivity_max", method_name, baseline_name).update(follow, xs, ss, ts)
+        if self._enabled("sanity"):
+            metric = self._metric("sanity", method_name, baseline_name)
+            metric.update(self.classifier, on_model, xs, ss, ts)
+            self.sanity_layers[_key(method_name, baseline_name)] = list(metric.layer_names)
+
+    def on_test_epoch_end(self) -> None:
+        computed = {key: metric.compute() for key, metric in self.metrics.items()}
+        if self.trainer.is_global_zero:
+            self.results = collect_results(computed, self.sanity_layers, self.pixels_per_image)
+            if self.results_dir is not None:  # read back by the launching process (also under ddp_spawn)
+                self.results.save(self.results_dir)
+
+
+def _finite_mean(values: Tensor) -> Tensor:
+    values = values.float()
+    finite = torch.isfinite(values)
+    return torch.where(finite, values, torch.zeros_like(values)).sum(0) / finite.sum(0).clamp_min(1)
+
+
+def _normalised_curve(curve: Tensor, mode: str) -> Tensor:
+    """Per example: 1 at the input and 0 at the reference (deletion), 0 -> 1 (insertion)."""
+    start, end = (curve[:, :1], curve[:, -1:]) if mode == "deletion" else (curve[:, -1:], curve[:, :1])
+    gap = start - end
+    safe = torch.where(gap.abs() > 1e-6, gap, torch.full_like(gap, float("nan")))
+    return (curve - end) / safe
+
+
+def collect_results(
+    computed: Mapping[str, Mapping[str, Tensor]],
+    sanity_layers: Mapping[str, list[str]],
+    pixels_per_image: int,
+) -> EvalResults:
+    """Turn computed metric dicts into long-format records, mean curves and sanity curves.
+
+    `proximity_l1` is reported as the mean per-pixel |G(x) - x| (the GANMEX paper's measure)."""
+    results = EvalResults()
+    for key, values in sorted(computed.items()):
+        name, method, baseline, *rest = key.split(SEP)
+        ref = rest[0] if rest else None
+        at = f"@{ref}" if ref else ""
+        if name in ("deletion", "insertion", "region_deletion"):
+            prefix = "" if name == "deletion" else f"{name.split('_')[0]}_"
+            results.add(method, baseline, f"{name}_auc{at}", values["auc_normalised"])
+            if name != "insertion":
+                results.add(method, baseline, f"{prefix}aopc{at}", values["aopc"])
+            results.add(method, baseline, f"{prefix}flip_fraction{at}", values["flip_fraction"])
+            if name in ("deletion", "insertion"):
+                curve = _finite_mean(_normalised_curve(values["curve"], name))
+                results.add_curve(
+                    name,
+                    method,
+                    baseline,
+                    values["fractions"][0].tolist(),
+                    curve.tolist(),
+                    n=len(values["curve"]),
+                    reference=ref or "baseline",
+                )
+        elif name == "faithfulness_correlation":
+            results.add(method, baseline, f"faithfulness_correlation{at}", values["faithfulness_correlation"])
+        elif name == "sensitivity_n":
+            results.add(method, baseline, f"sensitivity_n{at}", _row_nanmean(values["sensitivity_n"]))
+        elif name in ("infidelity", "sensitivity_max"):
+            results.add(method, baseline, name, values[name])
+        elif name == "sparsity":
+            results.add(method, baseline, "gini", values["gini"])
+        elif name == "sanity":
+            spearman = values["spearman"]
+            results.add(method, baseline, "sanity_spearman", _row_nanmean(spearman))
+            layers = sanity_layers.get(
+                _key(method, baseline), [f"layer{i}" for i in range(spearman.shape[1])]
+            )
+            results.add_sanity(method, baseline, layers, _finite_mean(spearman).tolist(), n=len(spearman))
+        elif name == "counterfactual":
+            for metric_name, out_name in (
+                ("validity", "validity"),
+                ("l1", "proximity_l1"),
+                ("l2", "proximity_l2"),
+                ("changed_fraction", "change_sparsity"),
+                ("nearest_train_l2", "nn_distance"),
+            ):
+                if metric_name in values:
+                    scale = 1.0 / pixels_per_image if metric_name == "l1" else 1.0  # mean per-pixel |delta|
+                    results.add(method, baseline, out_name, values[metric_name] * scale)
+            for set_name, out_name in (("fid", "fid"), ("kid_mean", "kid")):
+                if set_name in values:
+                    results.add(method, baseline, out_name, values[set_name].reshape(1))
+    return results
+
+
+def _row_nanmean(values: Tensor) -> Tensor:
+    finite = torch.isfinite(values)
+    total = torch.where(finite, values, torch.zeros_like(values)).sum(1)
+    count = finite.sum(1)
+    return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))

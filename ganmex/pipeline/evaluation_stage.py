@@ -1,0 +1,201 @@
+"""`mode=report`, the evaluate stage proper: which baselines give faithful one-vs-one explanations?
+
+Loads the finished classifier (and GAN, when the `ganmex` baseline is configured), explains the
+configured test images with every method x compatible baseline, scores them with every metric in
+`evaluation.metrics`, and writes results.csv / results.md / curves.png / sanity.png / attributions.png
+into the run directory (plus W&B, plus a rich table in the terminal).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Subset
+
+from ganmex.data.base import ImageDataModule
+from ganmex.explain.baselines import BaselineContext, build_baselines, instantiate_baselines, needed_context
+from ganmex.explain.methods import build_methods
+from ganmex.pipeline.build import build_datamodule, build_trainer, load_classifier
+from ganmex.pipeline.classifier_stage import classifier_artifact
+from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
+from ganmex.pipeline.errors import ConfigError
+from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
+from ganmex.pipeline.stage import StageResult
+from ganmex.report import aggregate, write_report
+from ganmex.report.records import EvalResults
+from ganmex.report.wandb_log import summary_values
+
+log = logging.getLogger(__name__)
+SCORE_TO_OUTPUT = {"one_vs_one": "difference", "logit_c": "source"}
+
+
+def _device(cfg: DictConfig) -> torch.device:
+    wants_gpu = cfg.trainer.accelerator in ("gpu", "cuda", "auto")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+
+
+def load_generator(cfg: DictConfig, device: torch.device):
+    """The counterfactual generator of this config's GAN artifact (for the `ganmex` baseline)."""
+    from ganmex.models.counterfactual import load_counterfactual_generator
+    from ganmex.pipeline.gan_stage import gan_artifact
+
+    if cfg.get("gan") is None or cfg.gan.get("name") == "none":
+        raise ConfigError(
+            "baselines include `ganmex` but gan=none; train one with gan=stargan (or drop the ganmex baseline)"
+        )
+    artifact = gan_artifact(cfg)
+    if not artifact.exists:
+        raise FileNotFoundError(
+            f"no finished GAN artifact at {artifact.path}; run `python train.py gan=stargan` with the same "
+            f"overrides first"
+        )
+    return load_counterfactual_generator(artifact.path, device=device)
+
+
+def baseline_context(
+    cfg: DictConfig, classifier, train: ImageDataModule, needs: set[str], device
+) -> BaselineContext:
+    context = BaselineContext(classifier=classifier, device=device)
+    if needs & {"train_images", "train_labels"}:
+        data = train.dataset("train")
+        context.train_images = (
+            data.images.float().div(255.0) if data.images.dtype == torch.uint8 else data.images
+        )
+        context.train_labels = data.labels
+    if "generator" in needs:
+        context.generator = load_generator(cfg, device)
+    return context
+
+
+class _EvalModule(EvaluationModule):
+    """Adds the test dataloader, built inside each rank so every rank gets its own shard."""
+
+    def __init__(self, classifier, plan: EvaluationPlan, dataset, batch_size: int) -> None:
+        super().__init__(classifier, plan)
+        self.dataset = dataset
+        self.batch_size = batch_size
+
+    def test_dataloader(self) -> DataLoader:
+        sampler = None
+        if self.trainer.world_size > 1:  # contiguous, unpadded shards: no image is counted twice
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(
+                self.dataset,
+                num_replicas=self.trainer.world_size,
+                rank=self.trainer.global_rank,
+                shuffle=False,
+            )
+        return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler)
+
+
+def build_plan(cfg: DictConfig, classifier, train: ImageDataModule, device) -> EvaluationPlan:
+    ev = cfg.evaluation
+    if ev.score not in SCORE_TO_OUTPUT:
+        raise ConfigError(f"evaluation.score={ev.score!r}; choose one of {', '.join(SCORE_TO_OUTPUT)}")
+    methods = build_methods(cfg.get("attribution"), output=SCORE_TO_OUTPUT[ev.score])
+    if not methods:
+        raise ConfigError(
+            "no attribution methods configured; e.g. attribution=[integrated_gradients,deeplift]"
+        )
+    baseline_cfg = dict(cfg.get("baselines") or {})
+    if "ganmex" in baseline_cfg and (cfg.get("gan") is None or cfg.gan.get("name") == "none"):
+        log.warning("gan=none: the ganmex baseline is skipped (train one with gan=stargan to include it)")
+        baseline_cfg.pop("ganmex")
+    needs = needed_context(instantiate_baselines(baseline_cfg))
+    context = baseline_context(cfg, classifier, train, needs | {"train_images"}, device)
+    baselines = build_baselines(baseline_cfg, context)
+    references = {name: instantiate(conf) for name, conf in ev.references.items()}
+    unknown = [r for r in ev.curve_references if r != "baseline" and r not in references]
+    if unknown:
+        raise ConfigError(
+            f"evaluation.curve_references {unknown} are not defined under evaluation.references "
+            f"({', '.join(references)}) nor `baseline`"
+        )
+    metric_configs = {name: conf for name, conf in ev.metrics.items() if conf is not None}
+    return EvaluationPlan(
+        methods=methods,
+        baselines=baselines,
+        metric_configs=metric_configs,
+        references=references,
+        curve_references=list(ev.curve_references),
+        pair_strategy=ev.pairs.strategy,
+        use_labels=ev.pairs.use_labels,
+        fixed_target=ev.pairs.fixed_target,
+        seed=cfg.seed,
+        expensive_images=ev.expensive_images,
+        counterfactual_baselines=[b for b in ev.counterfactual_baselines if b in baselines],
+        train_images=context.train_images,
+    )
+
+
+def evaluation_images(cfg: DictConfig, classifier_info) -> tuple[torch.utils.data.Dataset, str]:
+    datamodule = build_datamodule(eval_dataset_config(cfg))
+    check_compatible(classifier_info, datamodule.info)
+    test = datamodule.dataset("test")
+    n = cfg.evaluation.num_images
+    if n is not None:
+        if n <= 0:
+            raise ConfigError(f"evaluation.num_images={n} must be > 0 or null (the whole test split)")
+        test = Subset(test, range(min(n, len(test))))
+    return test, datamodule.info.name
+
+
+def run_evaluation(cfg: DictConfig) -> StageResult:
+    from ganmex.data.base import DatasetInfo
+
+    if cfg.get("evaluation") is None or cfg.evaluation.get("name") == "none":
+        raise ConfigError("evaluation=none: choose a metric set, e.g. evaluation=default")
+    artifact = classifier_artifact(cfg)
+    if not artifact.exists:
+        raise FileNotFoundError(
+            f"no finished classifier artifact at {artifact.path}; run `python train.py` first"
+        )
+    device = _device(cfg)
+    classifier = load_classifier(artifact.path, device)
+    info = DatasetInfo.from_dict(artifact.config()["dataset_info"])
+    test, eval_name = evaluation_images(cfg, info)
+    plan = build_plan(cfg, classifier, build_datamodule(cfg.dataset), device)
+    output_dir = Path(cfg.paths.output_dir)
+    module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
+    module.results_dir = output_dir
+    log.info(
+        "evaluating %d %s test images: methods %s x baselines %s",
+        len(test),
+        eval_name,
+        list(plan.methods),
+        list(plan.baselines),
+    )
+    trainer = build_trainer(cfg, "evaluate", output_dir, inference_mode=False, use_distributed_sampler=False)
+    trainer.test(module, verbose=False)
+    results = EvalResults.load(output_dir)
+    images = {"attributions": attribution_grid(cfg, classifier, plan, test, output_dir, device)}
+    files = write_report(results, output_dir, config=cfg, extra_images=images)
+    frame = aggregate(results.records)
+    summary = {"results_csv": str(files.results_csv), "n_images": len(test), **summary_values(frame)}
+    return StageResult("evaluate", artifact, True, summary)
+
+
+def attribution_grid(
+    cfg: DictConfig, classifier, plan: EvaluationPlan, test, output_dir: Path, device
+) -> Path | None:
+    """attributions.png: the first `evaluation.grid_images` test images (their pairs as in the metrics),
+    every method x compatible baseline."""
+    from ganmex.explain.api import explain_all
+    from ganmex.explain.pairs import select_pairs
+    from ganmex.report.heatmaps import save_grid
+
+    count = min(cfg.evaluation.grid_images, len(test))
+    if count <= 0:
+        return None
+    images = torch.stack([test[i][0] for i in range(count)]).to(device)
+    with torch.no_grad():
+        pairs = select_pairs(classifier(images), "runner_up")
+    x = images[pairs.index]
+    results = explain_all(x, pairs.source, pairs.target, plan.methods, plan.baselines, model=classifier)
+    titles = [f"{int(c)} vs {int(t)}" for c, t in zip(pairs.source, pairs.target, strict=True)]
+    return save_grid(output_dir / "attributions.png", x, results, row_titles=titles)

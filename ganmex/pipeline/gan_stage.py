@@ -1,0 +1,108 @@
+"""Stage 2: train (or reuse) the GANMEX generator against the finished classifier."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganmex.pipeline.artifacts import Artifact, config_hash
+from ganmex.pipeline.build import build_datamodule, build_trainer, dataset_identity, load_classifier
+from ganmex.pipeline.classifier_stage import classifier_artifact
+from ganmex.pipeline.stage import StageResult, artifact_root, reused, scalar_metrics
+from ganmex.report.gan_grid import CounterfactualGridCallback
+from ganmex.training.ganmex import GanmexModule
+
+log = logging.getLogger(__name__)
+GRID_PNG = "gan_grid.png"
+
+
+def gan_artifact(cfg: DictConfig) -> Artifact:
+    """The hash covers data, GAN config (budget included), seed and the classifier artifact it fools."""
+    if cfg.gan.get("artifact"):
+        path = Path(cfg.gan.artifact)
+        stage, _, key = path.name.partition("-")
+        return Artifact(stage, key, path.parent)
+    classifier = classifier_artifact(cfg)
+    key = config_hash(
+        {
+            "dataset": dataset_identity(cfg.dataset),
+            "gan": cfg.gan,
+            "seed": cfg.seed,
+            "classifier": f"{classifier.stage}-{classifier.key}",
+        }
+    )
+    return Artifact("gan", key, artifact_root(cfg))
+
+
+def build_ganmex_module(cfg: DictConfig, info, classifier) -> GanmexModule:
+    """Generator, critic and losses from `cfg.gan`, sized for the dataset."""
+    shape = {"channels": info.channels, "num_classes": info.num_classes, "image_size": info.image_size}
+    gan = cfg.gan
+    return GanmexModule(
+        generator=instantiate(gan.generator, **shape),
+        critic=instantiate(gan.critic, **shape),
+        classifier=classifier,
+        num_classes=info.num_classes,
+        g_optimizer=instantiate(gan.g_optimizer),
+        d_optimizer=instantiate(gan.d_optimizer),
+        **OmegaConf.to_container(gan.loss, resolve=True),
+        ema_decay=gan.get("ema_decay"),
+    )
+
+
+def run_gan_stage(cfg: DictConfig) -> StageResult:
+    started = time.perf_counter()
+    artifact = gan_artifact(cfg)
+    if artifact.exists:
+        return reused(artifact, started)
+    if cfg.gan.get("artifact"):
+        raise FileNotFoundError(f"gan.artifact={cfg.gan.artifact} is not a finished artifact")
+    classifier_dir = classifier_artifact(cfg)
+    if not classifier_dir.exists:
+        raise FileNotFoundError(
+            f"the GAN stage needs a finished classifier at {classifier_dir.path}; run "
+            f"`python train.py stage=gan` (it trains the classifier first) or set classifier.artifact"
+        )
+    L.seed_everything(cfg.seed, workers=True)
+    batch = {"batch_size": cfg.gan.batch_size} if cfg.gan.get("batch_size") else {}
+    datamodule = build_datamodule(cfg.dataset, balanced_batches=True, **batch)
+    datamodule.setup("fit")
+    classifier = load_classifier(classifier_dir.path)
+    module = build_ganmex_module(cfg, datamodule.info, classifier)
+    work_dir = artifact.begin()
+    resume = artifact.resume_checkpoint()
+    if resume is not None:
+        log.info("resuming GAN training from %s", resume)
+    trainer = build_trainer(cfg, "gan", work_dir, cfg.gan.trainer)
+    grid = CounterfactualGridCallback(
+        [Path(cfg.paths.output_dir) / GRID_PNG, work_dir / GRID_PNG], per_class=cfg.gan.grid_per_class
+    )
+    trainer.callbacks.append(grid)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
+    metrics["train_time_s"] = round(time.perf_counter() - started, 2)
+    if trainer.is_global_zero:
+        record = {
+            "dataset_info": datamodule.info.to_dict(),
+            "gan": cfg.gan,
+            "dataset": cfg.dataset,
+            "seed": cfg.seed,
+            "classifier_artifact": str(classifier_dir.path),
+        }
+        state = {
+            "generator": module.generator.state_dict(),
+            "generator_ema": module.generator_ema.state_dict() if module.generator_ema is not None else None,
+            "critic": module.critic.state_dict(),
+        }
+        artifact.commit(state, record, metrics)
+    log.info(
+        "gan val/validity = %.4f, val/proximity_l1 = %.4f",
+        metrics.get("val/validity", float("nan")),
+        metrics.get("val/proximity_l1", float("nan")),
+    )
+    return StageResult("gan", artifact, False, metrics, time.perf_counter() - started)

@@ -1,0 +1,105 @@
+"""The report layer: measured numbers in, results.csv / results.md / curves.png / sanity.png / W&B out.
+
+The evaluation stage fills an `EvalResults` and calls `write_report(results, run_dir, config)`;
+`scripts/report.py` rebuilds the same outputs over a folder of finished runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganmex.report.records import NO_METHOD, Curve, EvalResults, Record, SanityCurve
+from ganmex.report.tables import (
+    METRIC_DIRECTIONS,
+    aggregate,
+    metric_direction,
+    register_metric,
+    write_results_csv,
+    write_results_markdown,
+)
+
+log = logging.getLogger(__name__)
+
+RESULTS_CSV = "results.csv"
+RESULTS_MD = "results.md"
+CURVES_PNG = "curves.png"
+SANITY_PNG = "sanity.png"
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where `write_report` put things; a plot is None when there was nothing to draw."""
+
+    results_csv: Path
+    results_md: Path
+    records: Path
+    curves_json: Path
+    curves_png: Path | None
+    sanity_png: Path | None
+    logged_to_wandb: bool
+
+
+def write_report(
+    results: EvalResults,
+    out_dir: str | Path,
+    config: Any = None,
+    confidence: float = 0.95,
+    layout: str = "metric",
+    console: bool = True,
+    wandb: bool = True,
+    extra_images: dict[str, Path] | None = None,
+) -> ReportFiles:
+    """Write every output of an evaluation run into `out_dir`, print it, and log it to an active W&B run.
+
+    `extra_images` (name -> PNG, e.g. attribution grids) are logged to W&B alongside the plots.
+    Under DDP call it on rank zero only, after the metrics have been gathered.
+    """
+    from ganmex.report.console import print_results
+    from ganmex.report.plots import plot_curves, plot_sanity
+    from ganmex.report.wandb_log import log_results
+
+    if not results.records:
+        raise ValueError(
+            "no records to report: the evaluation measured nothing (check evaluation.methods, "
+            "evaluation.baselines and evaluation.metrics)"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw = results.save(out_dir)
+    frame = aggregate(results.records, confidence)
+    write_results_csv(frame, out_dir / RESULTS_CSV)
+    write_results_markdown(frame, out_dir / RESULTS_MD, layout)
+    curves_png = plot_curves(results.curves, out_dir / CURVES_PNG)
+    sanity_png = plot_sanity(results.sanity, out_dir / SANITY_PNG)
+    if console:
+        print_results(frame)
+    images = {"curves": curves_png, "sanity": sanity_png, **(extra_images or {})}
+    logged = log_results(frame, images, config) if wandb else False
+    log.info("wrote %s and %s (%d rows)", out_dir / RESULTS_CSV, RESULTS_MD, len(frame))
+    return ReportFiles(
+        out_dir / RESULTS_CSV,
+        out_dir / RESULTS_MD,
+        raw["records"],
+        raw["curves"],
+        curves_png,
+        sanity_png,
+        logged,
+    )
+
+
+__all__ = [
+    "METRIC_DIRECTIONS",
+    "NO_METHOD",
+    "Curve",
+    "EvalResults",
+    "Record",
+    "ReportFiles",
+    "SanityCurve",
+    "aggregate",
+    "metric_direction",
+    "register_metric",
+    "write_report",
+]

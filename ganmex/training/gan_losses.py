@@ -1,0 +1,39 @@
+"""WGAN-GP losses (Gulrajani et al. 2017) in the form StarGAN uses them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    alpha: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """mean over the batch of (||d critic(x_hat) / d x_hat||_2 - 1)^2, x_hat = alpha real + (1-alpha) fake.
+
+    `alpha` (one per example, uniform in [0, 1) when omitted) is exposed so tests can fix it.
+    The graph is kept (create_graph) so the penalty trains the critic.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must have the same shape")
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+    alpha = alpha.view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def critic_wasserstein_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The critic minimises E[D(fake)] - E[D(real)]."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def generator_adversarial_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The generator minimises -E[D(fake)]."""
+    return -fake_scores.mean()

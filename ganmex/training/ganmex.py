@@ -1,0 +1,188 @@
+"""GanmexModule: StarGAN trained against the frozen classifier f (Shih et al., GANMEX, 2020).
+
+Generator loss = adversarial + lambda_cls CE(f(G(x, t)), t) + lambda_sim |G(x, t) - x|
+               + lambda_rec |G(G(x, t), c) - x|;  the critic is trained with WGAN-GP.
+
+f takes the place of StarGAN's class head, so it must be the *same* function throughout: it is
+kept outside this module's children (in a plain list), so Lightning's `.train()`, `.to()` hooks,
+optimisers and checkpoints never touch it; it stays in eval mode with `requires_grad=False`, and
+gradients only flow *through* it to the generator. L1 terms are in GAN space ([-1, 1]) as in
+StarGAN/GANMEX, so the reference lambda values carry over; logged proximity is in [0, 1] pixels.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganmex.models.stargan import Critic, Generator, from_gan, to_gan
+from ganmex.training.gan_losses import critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+class GanmexModule(L.LightningModule):
+    """Manual optimisation: one critic step per batch, one generator step every `n_critic` batches."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        critic: Critic,
+        classifier: nn.Module,
+        num_classes: int,
+        g_optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory,
+        lambda_cls: float = 1.0,
+        lambda_rec: float = 10.0,
+        lambda_sim: float = 0.0,
+        lambda_gp: float = 10.0,
+        n_critic: int = 5,
+        ema_decay: float | None = None,
+    ) -> None:
+        super().__init__()
+        if n_critic < 1:
+            raise ValueError(f"gan.n_critic={n_critic} must be >= 1 (critic steps per generator step)")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"gan.ema_decay={ema_decay} must be in (0, 1) or null to switch EMA off")
+        self.automatic_optimization = False
+        self.generator = generator
+        self.critic = critic
+        self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
+        classifier.eval().requires_grad_(False)
+        self._frozen: list[nn.Module] = [classifier]  # a list: invisible to .children(), .train(), state_dict
+        self.num_classes = num_classes
+        self.g_optimizer_factory = g_optimizer
+        self.d_optimizer_factory = d_optimizer
+        self.lambda_cls, self.lambda_rec, self.lambda_sim, self.lambda_gp = (
+            lambda_cls,
+            lambda_rec,
+            lambda_sim,
+            lambda_gp,
+        )
+        self.n_critic = n_critic
+        self.ema_decay = ema_decay
+
+    # -- the frozen classifier ----------------------------------------------------------------
+    @property
+    def classifier(self) -> nn.Module:
+        """f on this module's device, always in eval mode."""
+        net = self._frozen[0]
+        param = next(net.parameters(), None)
+        if param is not None and param.device != self.device:
+            net.to(self.device)
+        if net.training:
+            net.eval()
+        return net
+
+    def classify(self, images01: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images01)
+
+    # -- sampling -----------------------------------------------------------------------------
+    @property
+    def sampler(self) -> Generator:
+        """The generator used for counterfactuals: the EMA copy when enabled."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def counterfactuals(self, images01: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """G(x, t) in [0, 1] pixel space."""
+        return from_gan(self.sampler(to_gan(images01), target)).clamp(0, 1)
+
+    # -- training -----------------------------------------------------------------------------
+    def _class_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.critic.has_class_head:
+            _, logits = self.critic.forward_with_classes(fake)
+        else:
+            logits = self.classify(from_gan(fake))
+        return F.cross_entropy(logits, target)
+
+    def _critic_step(self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> None:
+        d_opt = self.optimizers()[1]
+        with torch.no_grad():
+            fake = self.generator(real, target)
+        if self.critic.has_class_head:
+            real_scores, real_logits = self.critic.forward_with_classes(real)
+            cls = F.cross_entropy(real_logits, source)
+        else:
+            real_scores, cls = self.critic(real), real.new_zeros(())
+        fake_scores = self.critic(fake)
+        gp = gradient_penalty(self.critic, real, fake)
+        wasserstein = critic_wasserstein_loss(real_scores, fake_scores)
+        loss = wasserstein + self.lambda_gp * gp + self.lambda_cls * cls
+        d_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        d_opt.step()
+        self.log_dict(
+            {"train/d_loss": loss, "train/d_wasserstein": -wasserstein, "train/d_gp": gp},
+            on_step=True,
+            on_epoch=False,
+            prog_bar=False,
+        )
+
+    def _generator_step(self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> None:
+        g_opt = self.optimizers()[0]
+        fake = self.generator(real, target)
+        adv = generator_adversarial_loss(self.critic(fake))
+        cls = self._class_loss(fake, target)
+        sim = (fake - real).abs().mean()
+        rec = (self.generator(fake, source) - real).abs().mean()
+        loss = adv + self.lambda_cls * cls + self.lambda_sim * sim + self.lambda_rec * rec
+        g_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        g_opt.step()
+        if self.generator_ema is not None:
+            with torch.no_grad():
+                for ema, live in zip(
+                    self.generator_ema.parameters(), self.generator.parameters(), strict=True
+                ):
+                    ema.lerp_(live, 1.0 - self.ema_decay)
+        self.log_dict(
+            {
+                "train/g_loss": loss,
+                "train/g_adv": adv,
+                "train/g_cls": cls,
+                "train/g_sim": sim,
+                "train/g_rec": rec,
+            },
+            on_step=True,
+            on_epoch=False,
+            prog_bar=False,
+        )
+        self.log("train/g_cls_loss", cls, on_step=True, on_epoch=False, prog_bar=True)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        images, source = batch
+        real = to_gan(images)
+        # uniform over all classes, the source class included (then G must learn the identity)
+        target = torch.randint(0, self.num_classes, source.shape, device=source.device)
+        self._critic_step(real, source, target)
+        if (batch_idx + 1) % self.n_critic == 0:
+            self._generator_step(real, source, target)
+
+    # -- validation: validity and proximity over every (x, t != c) pair of the fixed val batch --
+    def validation_step(self, batch, batch_idx: int) -> None:
+        images, labels = batch
+        hits, dist, pairs = images.new_zeros(()), images.new_zeros(()), 0
+        for t in range(self.num_classes):
+            keep = labels != t
+            if not keep.any():
+                continue
+            x = images[keep]
+            target = torch.full((len(x),), t, device=x.device, dtype=torch.long)
+            fake = self.counterfactuals(x, target)
+            hits = hits + (self.classify(fake).argmax(1) == t).sum()
+            dist = dist + (fake - x).abs().flatten(1).mean(1).sum()
+            pairs += len(x)
+        n = max(pairs, 1)
+        self.log("val/validity", hits / n, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val/proximity_l1", dist / n, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+
+    def configure_optimizers(self):
+        g_opt = self.g_optimizer_factory(params=self.generator.parameters())
+        d_opt = self.d_optimizer_factory(params=self.critic.parameters())
+        return [g_opt, d_opt]

@@ -1,0 +1,180 @@
+"""Perturbation curves, references and ROAD imputation on hand-computable linear models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganmex.metrics import BlurReference, NoisyLinearImputer, PerturbationCurve, ZeroReference
+from ganmex.metrics.perturbation import feature_map, removal_counts
+
+
+def linear_model(w_source: list[float], w_target: list[float]) -> nn.Module:
+    """Two-class linear model on 1x2x2 images: logit_k = w_k . x (no bias)."""
+    lin = nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([w_source, w_target]))
+    return nn.Sequential(nn.Flatten(), lin).eval()
+
+
+@pytest.fixture
+def pair():
+    model = linear_model([3.0, 1.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0])
+    x = torch.tensor([[[[1.0, 1.0], [1.0, 0.5]]]])
+    # score = logit_0 - logit_1 = 3*1 + 1*1 - 1*1 + 2*0.5 = 4; contributions (grad x input) = [3, 1, -1, 1]
+    a = torch.tensor([[[[3.0, 1.0], [-1.0, 1.0]]]])
+    return model, x, a
+
+
+def test_deletion_curve_auc_aopc_and_flip_by_hand(pair):
+    model, x, a = pair
+    m = PerturbationCurve(num_steps=None, features_per_step=1)
+    m.update(model, x, a, 0, 1, ZeroReference())
+    out = m.compute()
+    # MoRF order 3, 1, 1, -1 (stable ties: pixel 1 before pixel 3): scores 4, 1, 0, -1, 0
+    assert out["curve"].tolist() == [[4.0, 1.0, 0.0, -1.0, 0.0]]
+    assert out["fractions"].tolist() == [[0.0, 0.25, 0.5, 0.75, 1.0]]
+    assert out["auc"].item() == pytest.approx(0.25 * (4 / 2 + 1 + 0 - 1 + 0 / 2))
+    assert out["aopc"].item() == pytest.approx((0 + 3 + 4 + 5 + 4) / 5)
+    # normalised by f(x) - f(reference) = 4 - 0
+    assert out["auc_normalised"].item() == pytest.approx(0.25 * (1 / 2 + 0.25 + 0 - 0.25 + 0))
+    # logit_1 > logit_0 first when the score turns negative, after 3 of 4 pixels
+    assert out["flip_fraction"].item() == pytest.approx(0.75)
+
+
+def test_insertion_is_lerf_deletion_read_backwards(pair):
+    model, x, a = pair
+    a = a + torch.tensor([0.0, 0.1, 0.0, 0.0]).view(1, 1, 2, 2)  # break the tie so both orders are unique
+    ins = PerturbationCurve(mode="insertion", num_steps=None, features_per_step=1)
+    lerf = PerturbationCurve(order="lerf", num_steps=None, features_per_step=1)
+    reference = torch.tensor([[[[0.0, 0.0], [1.0, 0.0]]]])  # predicted as class 1: score -1
+    ins.update(model, x, a, 0, 1, reference)
+    lerf.update(model, x, a, 0, 1, reference)
+    assert torch.equal(ins.compute()["curve"], lerf.compute()["curve"].flip(1))
+    out = ins.compute()
+    assert out["curve"].tolist() == [[-1.0, 2.0, 3.0, 4.0, 4.0]]  # restores pixels 0, 1, 3, then 2 (x = ref)
+    assert out["flip_fraction"].item() == pytest.approx(0.25)  # back to class 0 after the top pixel
+
+
+def test_per_example_baseline_reference_and_never_flipping(pair):
+    model, x, a = pair
+    baseline = torch.full_like(x, 0.5)  # score 0.5 * 5 = 2.5 > 0: never flips to the target
+    m = PerturbationCurve(num_steps=2)
+    m.update(model, x, a, torch.tensor([0]), torch.tensor([1]), baseline)
+    out = m.compute()
+    assert out["fractions"].tolist() == [[0.0, 0.5, 1.0]]
+    # half of the features: pixels 0 and 1 go from 1 to 0.5, i.e. -3 * 0.5 - 1 * 0.5
+    assert out["curve"].tolist() == [[4.0, 2.0, 2.5]]
+    assert torch.isnan(out["flip_fraction"]).all()
+
+
+def test_chunked_forward_passes_give_the_same_curves():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 5)).eval()
+    x, a = torch.rand(6, 2, 7, 7), torch.randn(6, 1, 7, 7)
+    src, tgt = torch.randint(0, 5, (6,)), torch.randint(0, 5, (6,))
+    big = PerturbationCurve(
+        feature="patch", patch_size=3, num_steps=None, features_per_step=1, max_batch=10_000
+    )
+    small = PerturbationCurve(feature="patch", patch_size=3, num_steps=None, features_per_step=1, max_batch=7)
+    for m in (big, small):
+        m.update(model, x[:4], a[:4], src[:4], tgt[:4], BlurReference(1.0))
+        m.update(model, x[4:], a[4:], src[4:], tgt[4:], BlurReference(1.0))
+    for key, value in big.compute().items():
+        torch.testing.assert_close(small.compute()[key], value, equal_nan=True)
+    assert big.compute()["curve"].shape == (6, 10)  # 9 patches of 3x3 on a 7x7 grid, plus the start
+
+
+def test_patch_grid_is_centred():
+    ids, n = feature_map(5, 5, "patch", 2, torch.device("cpu"))
+    # 5 px, patches of 2: 3 per side, padded by floor((6 - 5) / 2) = 0 before
+    assert n == 9 and ids.view(5, 5)[0].tolist() == [0, 0, 1, 1, 2]
+    # 7 px, patches of 3: 3 per side, padded by floor((9 - 7) / 2) = 1 before, as Quantus does
+    ids, n = feature_map(7, 7, "patch", 3, torch.device("cpu"))
+    assert n == 9 and ids.view(7, 7)[0].tolist() == [0, 0, 1, 1, 1, 2, 2]
+    assert ids.view(7, 7)[:, 0].tolist() == [0, 0, 3, 3, 3, 6, 6]
+
+
+def test_removal_counts_and_bad_settings_say_what_to_fix():
+    assert removal_counts(10, 4, None) == [0, 2, 5, 8, 10]
+    assert removal_counts(10, None, 4) == [0, 4, 8, 10]
+    with pytest.raises(ValueError, match="exactly one of num_steps"):
+        PerturbationCurve(num_steps=5, features_per_step=2)
+    with pytest.raises(
+        ValueError, match="unknown perturbation mode 'remove'; choose one of deletion, insertion"
+    ):
+        PerturbationCurve(mode="remove")
+    with pytest.raises(ValueError, match="unknown score 'prob'"):
+        PerturbationCurve(score="prob")
+    m = PerturbationCurve()
+    with pytest.raises(ValueError, match=r"attributions of shape \(1, 1, 3, 3\) do not match inputs"):
+        m.update(nn.Flatten(), torch.rand(1, 1, 2, 2), torch.rand(1, 1, 3, 3), 0, 1, ZeroReference())
+    with pytest.raises(ValueError, match="source must be an int or a 1-D tensor of 1 class indices"):
+        m.update(
+            nn.Flatten(), torch.rand(1, 1, 2, 2), torch.rand(1, 1, 2, 2), torch.zeros(2), 1, ZeroReference()
+        )
+
+
+def test_blur_keeps_constants_and_mass():
+    x = torch.rand(2, 3, 16, 16)
+    blurred = BlurReference(sigma=2.0)(x)
+    assert blurred.shape == x.shape
+    torch.testing.assert_close(BlurReference(2.0)(torch.full_like(x, 0.3)), torch.full_like(x, 0.3))
+    assert blurred.std() < x.std()
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        BlurReference(0.0)
+
+
+def test_road_imputation_is_the_weighted_neighbour_mean():
+    torch.manual_seed(0)
+    x = torch.rand(3, 2, 9, 9)
+    removed = torch.rand(3, 1, 9, 9) < 0.4
+    out = NoisyLinearImputer(noise_std=0.0, tol=1e-10, max_iter=500).impute(x, removed)
+    keep = ~removed.expand_as(x)
+    assert torch.equal(out[keep], x[keep])
+    # every removed pixel equals the 1/6 (direct), 1/12 (diagonal) weighted mean of its in-image neighbours
+    w = torch.tensor([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]]).view(1, 1, 3, 3)
+    flat = out.reshape(6, 1, 9, 9).double()
+    mean = F.conv2d(flat, w.double(), padding=1) / F.conv2d(torch.ones_like(flat), w.double(), padding=1)
+    rem = removed.expand_as(x).reshape(6, 1, 9, 9)
+    torch.testing.assert_close(flat[rem], mean[rem], atol=1e-5, rtol=0)
+    # nothing known left: the image's own mean
+    full = NoisyLinearImputer(noise_std=0.0).impute(x, torch.ones(3, 1, 9, 9, dtype=torch.bool))
+    torch.testing.assert_close(full, x.mean((2, 3), keepdim=True).expand_as(x))
+
+
+def test_road_noise_is_seeded_and_curves_accept_imputers():
+    x = torch.rand(2, 1, 6, 6)
+    removed = torch.rand(2, 1, 6, 6) < 0.5
+    a, b = NoisyLinearImputer(seed=3), NoisyLinearImputer(seed=3)
+    assert torch.equal(a.impute(x, removed), b.impute(x, removed))
+    assert not torch.equal(a.impute(x, removed), NoisyLinearImputer(noise_std=0.0).impute(x, removed))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).eval()
+    m = PerturbationCurve(num_steps=4)
+    m.update(model, x, torch.randn(2, 1, 6, 6), 0, 2, NoisyLinearImputer(noise_std=0.0))
+    assert m.compute()["curve"].shape == (2, 5)
+
+
+def test_unchanged_states_reuse_scores_without_forward_passes():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    seen = []
+
+    def counting(inp):
+        seen.append(inp.shape[0])
+        return net(inp)
+
+    x = torch.rand(3, 1, 4, 4) * (torch.rand(3, 1, 4, 4) > 0.6)  # mostly black, like digits
+    a = torch.randn(3, 1, 4, 4)
+    results = []
+    for skip in (True, False):
+        seen.clear()
+        m = PerturbationCurve(num_steps=None, features_per_step=1, skip_unchanged=skip)
+        m.update(counting, x, a, 0, 1, ZeroReference())
+        results.append((m.compute(), sum(seen)))
+    (fast, n_fast), (full, n_full) = results
+    assert n_full == 3 * 17 and n_fast == 3 + int((x != 0).sum())  # the start + one pass per non-black pixel
+    for key, value in full.items():
+        torch.testing.assert_close(fast[key], value, equal_nan=True)
