@@ -1,6 +1,23 @@
-"""ganmex: explain image classifiers with counterfactual baselines."""
+"""ganmex: explain image classifiers with counterfactual baselines.
 
-from ganmex.pipeline.build import load_classifier
+The loaders are imported lazily so that light tools (scripts/report.py) do not pay for lightning.
+"""
 
-__all__ = ["load_classifier"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+_LAZY = {
+    "load_classifier": "ganmex.pipeline.build",
+    "load_counterfactual_generator": "ganmex.models.counterfactual",
+    "load_autoencoder": "ganmex.models.autoencoder",
+}
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ganmex' has no attribute {name!r}")

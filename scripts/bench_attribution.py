@@ -4,7 +4,8 @@
         [--methods integrated_gradients deeplift ...] [--device cpu|cuda] [--single 8]
 
 Ours: `method.attribute` on the whole batch (one-vs-one pair output, zero baseline). Reference: the
-same Captum class on the same pair output, called image by image (`--single` images, to keep it short).
+same Captum class with the same options on the same pair output, called image by image (`--single`
+images, to keep it short). LRP has no reference: ours already runs Captum once per (source, target) group.
 Prints a markdown table to paste into docs/benchmarks.md.
 """
 
@@ -14,7 +15,6 @@ import argparse
 import time
 from pathlib import Path
 
-import captum.attr as ca
 import torch
 from hydra import compose, initialize_config_dir
 from rich.progress import track
@@ -33,14 +33,7 @@ DEFAULT = [
     "lrp",
     "feature_ablation",
 ]
-CAPTUM = {
-    "saliency": (ca.Saliency, {"abs": True}),
-    "grad_x_input": (ca.InputXGradient, {}),
-    "integrated_gradients": (ca.IntegratedGradients, {"n_steps": 50}),
-    "deeplift": (ca.DeepLift, {}),
-    "occlusion": (ca.Occlusion, {"sliding_window_shapes": (1, 4, 4), "strides": (1, 2, 2)}),
-    "feature_ablation": (ca.FeatureAblation, {}),
-}
+REFERENCE = ("saliency", "grad_x_input", "integrated_gradients", "deeplift", "occlusion", "feature_ablation")
 
 
 def load_model(artifact: str | None, device: str) -> torch.nn.Module:
@@ -62,14 +55,14 @@ def timed(device: str, fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def captum_one_by_one(name: str, model, x, source, target) -> None:
-    cls, kwargs = CAPTUM[name]
+def captum_one_by_one(method, model, x, source, target) -> None:
+    """The same Captum class and options as `method`, one image per call (no batching)."""
     for i in range(len(x)):
-        forward = PairOutput(model)
         xi = x[i : i + 1].clone().requires_grad_(True)
-        extra = {} if name in ("saliency", "grad_x_input") else {"baselines": torch.zeros_like(xi)}
-        cls(forward).attribute(
-            xi, additional_forward_args=(source[i : i + 1], target[i : i + 1]), **extra, **kwargs
+        extra = {} if method.baseline_kind == "none" else {"baselines": torch.zeros_like(xi)}
+        attributor = method.build(PairOutput(model, method.output))
+        attributor.attribute(
+            xi, additional_forward_args=(source[i : i + 1], target[i : i + 1]), **extra, **method.options(xi)
         )
 
 
@@ -104,9 +97,9 @@ def main() -> None:
         )  # warm-up
         ours = args.batch / timed(args.device, method.attribute, model, x, baselines, source, target)
         single = float("nan")
-        if name in CAPTUM:
+        if name in REFERENCE:
             n = args.single
-            seconds = timed(args.device, captum_one_by_one, name, model, x[:n], source[:n], target[:n])
+            seconds = timed(args.device, captum_one_by_one, method, model, x[:n], source[:n], target[:n])
             single = n / seconds
         rows.append((name, ours, single))
     device = (
@@ -117,8 +110,8 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, ours, single in rows:
         ratio = f"{ours / single:.1f}x" if single == single else "-"
-        ref = f"{single:.1f}" if single == single else "-"
-        print(f"| {name} | {ours:.1f} | {ref} | {ratio} |")
+        ref = f"{single:.3g}" if single == single else "-"
+        print(f"| {name} | {ours:.3g} | {ref} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--features-in-step", type=int, default=8)
     parser.add_argument(
-        "--max-batch", type=int, default=4096, help="perturbed images per forward pass (ours)"
+        "--max-batch", type=int, default=1024, help="perturbed images per forward pass (ours)"
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)

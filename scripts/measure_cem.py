@@ -31,6 +31,10 @@ def real_test_digits(root: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return data.images[:n].float() / 255.0, data.labels[:n]
 
 
+def mark(result, i: int) -> str:
+    return "" if result.valid[i] else " (invalid)"
+
+
 def save_figure(path: Path, pp, pn, count: int = 10) -> None:
     import matplotlib
 
@@ -41,9 +45,9 @@ def save_figure(path: Path, pp, pn, count: int = 10) -> None:
     for i in range(count):
         panels = [
             (pn.x0[i].expand(3, -1, -1), f"x0: {int(pn.original_class[i])}"),
-            (delta_overlay(pp.x0[i], pp.delta[i], "PP"), f"PP: {int(pp.explained_class[i])}"),
+            (delta_overlay(pp.x0[i], pp.delta[i], "PP"), f"PP: {int(pp.explained_class[i])}{mark(pp, i)}"),
             (delta_overlay(pn.x0[i], pn.delta[i], "PN"), "PN δ (pink)"),
-            (pn.explanation[i].expand(3, -1, -1), f"x0+δ: {int(pn.explained_class[i])}"),
+            (pn.explanation[i].expand(3, -1, -1), f"x0+δ: {int(pn.explained_class[i])}{mark(pn, i)}"),
         ]
         for ax, (image, title) in zip(axes[i], panels, strict=True):
             ax.imshow(image.permute(1, 2, 0).numpy(), vmin=0, vmax=1)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torchmetrics import Metric
 from tqdm.auto import tqdm
 
 MODES = ("PN", "PP")
@@ -347,6 +348,43 @@ def cem_scores(result: CEMResult) -> dict[str, float]:
         on = (result.x0.flatten(1) > 0).sum(1).clamp_min(1)
         scores[f"{key}/kept_fraction"] = mean(result.l0.float() / on)
     return scores
+
+
+class CEMScores(Metric):
+    """`cem_scores` accumulated over batches (and devices): update with each batch's CEMResult."""
+
+    full_state_update = False
+
+    def __init__(self, mode: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        check_mode(mode)
+        self.mode = mode
+        for name in ("n", "valid", "flips", "l1", "l2", "sparsity"):
+            self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, result: CEMResult) -> None:
+        if result.mode != self.mode:
+            raise ValueError(f"CEMScores(mode={self.mode!r}) got a {result.mode} result")
+        valid = result.valid
+        self.n += valid.numel()
+        self.valid += valid.sum()
+        self.flips += (result.explained_class != result.original_class).sum()
+        self.l1 += result.l1[valid].double().sum()
+        self.l2 += result.l2[valid].double().sum()
+        self.sparsity += (1.0 - result.l0[valid].double() / result.delta[0].numel()).sum()
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        key = f"cem_{self.mode.lower()}"
+        per_valid = lambda t: t / self.valid if self.valid > 0 else torch.tensor(float("nan"))  # noqa: E731
+        scores = {
+            f"{key}/validity": self.valid / self.n,
+            f"{key}/l1": per_valid(self.l1),
+            f"{key}/l2": per_valid(self.l2),
+            f"{key}/sparsity": per_valid(self.sparsity),
+        }
+        if self.mode == "PN":
+            scores[f"{key}/flip_rate"] = self.flips / self.n
+        return scores
 
 
 def evaluate_cem(

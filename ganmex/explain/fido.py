@@ -178,9 +178,12 @@ class FidoSaliency(AttributionMethod):
         )
         self.name = name or f"{mask}_{objective}"
         self.output = output
-        # `baselines` feed the in-fill when no in-filler is configured
-        self.baseline_kind = "per_example" if infill is None else "none"
         self.last_history: dict[str, list[float]] = {}
+
+    @property
+    def baseline_kind(self) -> str:
+        """Per-example baselines are the in-fill unless an in-filler is configured."""
+        return "per_example" if self.infiller is None else "none"
 
     # -- mask parametrisation -------------------------------------------------------------------------
     def _init_params(self, n: int, device, dtype) -> Tensor:

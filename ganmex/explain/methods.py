@@ -358,13 +358,15 @@ class LRP(AttributionMethod):
                 if self.output == "difference":
                     weight = weight - head.weight[t]
                     bias = bias - head.bias[t] if bias is not None else None
-                contrast.weight.data.copy_(weight[None])
+                contrast.weight.data.copy_(weight.detach()[None])
                 if bias is not None:
-                    contrast.bias.data.fill_(float(bias))
+                    contrast.bias.data.copy_(bias.detach().view(1))
                 net = copy.deepcopy(nn.Sequential(*trunk, contrast)).eval().requires_grad_(False)
                 self.attach_rules(net)
                 lrp = ca.LRP(net)
-                out[rows] = lrp.attribute(inputs[rows].detach().clone(), target=0).detach()
+                out[rows] = lrp.attribute(
+                    inputs[rows].detach().clone().requires_grad_(True), target=0
+                ).detach()
         return out
 
 
@@ -383,7 +385,7 @@ class Occlusion(CaptumMethod):
         window: int = 4,
         stride: int = 2,
         normalize_by_window: bool = False,
-        perturbations_per_eval: int = 16,
+        perturbations_per_eval: int = 64,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -418,7 +420,7 @@ class _MaskedPerturbation(CaptumMethod):
 
     baseline_kind = "per_example"
 
-    def __init__(self, patch_size: int = 1, perturbations_per_eval: int = 16, **kw: Any) -> None:
+    def __init__(self, patch_size: int = 2, perturbations_per_eval: int = 64, **kw: Any) -> None:
         super().__init__(**kw)
         if patch_size < 1:
             raise ValueError(f"patch_size must be >= 1, got {patch_size}")
@@ -435,8 +437,8 @@ class _MaskedPerturbation(CaptumMethod):
 class ShapleySampling(_MaskedPerturbation):
     """Shapley values by permutation sampling (Castro et al.); features replaced by the baseline."""
 
-    def __init__(self, n_samples: int = 5, **kw: Any) -> None:
-        super().__init__(**kw)
+    def __init__(self, n_samples: int = 5, patch_size: int = 4, **kw: Any) -> None:
+        super().__init__(patch_size=patch_size, **kw)
         self.n_samples = n_samples
 
     def build(self, forward: PairOutput) -> Any:

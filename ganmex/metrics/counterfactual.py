@@ -8,6 +8,8 @@ between baselines of one classifier, not with published Inception FIDs.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
@@ -136,9 +138,11 @@ class CounterfactualQuality(Metric):
         fid.update(real, real=True)
         fid.update(fake, real=False)
         size = min(self.kid_subset_size, real.shape[0], fake.shape[0])
-        kid = KernelInceptionDistance(
-            feature=_Precomputed(dim), subsets=self.kid_subsets, subset_size=size
-        ).to(real.device)
+        with warnings.catch_warnings():  # its "saves all features" notice: we pass features, not images
+            warnings.simplefilter("ignore", UserWarning)
+            kid = KernelInceptionDistance(
+                feature=_Precomputed(dim), subsets=self.kid_subsets, subset_size=size
+            ).to(real.device)
         kid.update(real, real=True)
         kid.update(fake, real=False)
         with torch.random.fork_rng(devices=[]):

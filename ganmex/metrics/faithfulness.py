@@ -114,7 +114,7 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
         subset_size: int = 78,
         score: str = "one_vs_one",
         seed: int = 0,
-        max_batch: int = 4096,
+        max_batch: int = 1024,
         **kwargs,
     ) -> None:
         super().__init__(nr_runs, score, seed, max_batch, **kwargs)
@@ -166,7 +166,7 @@ class SensitivityN(_RandomSubsetMetric):
         nr_runs: int = 50,
         score: str = "one_vs_one",
         seed: int = 0,
-        max_batch: int = 4096,
+        max_batch: int = 1024,
         **kwargs,
     ) -> None:
         super().__init__(nr_runs, score, seed, max_batch, **kwargs)

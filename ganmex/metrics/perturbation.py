@@ -111,7 +111,7 @@ class PerturbationCurve(Metric):
         num_steps: int | None = 20,
         features_per_step: int | None = None,
         score: str = "one_vs_one",
-        max_batch: int = 4096,
+        max_batch: int = 1024,
         min_score_gap: float = 1e-6,
         skip_unchanged: bool = True,
         **kwargs,

@@ -78,7 +78,8 @@ def run_gan_stage(cfg: DictConfig) -> StageResult:
     resume = artifact.resume_checkpoint()
     if resume is not None:
         log.info("resuming GAN training from %s", resume)
-    trainer = build_trainer(cfg, "gan", work_dir, cfg.gan.trainer)
+    # the balanced sampler already draws per-rank batches (seed offset by rank); Lightning cannot wrap it
+    trainer = build_trainer(cfg, "gan", work_dir, cfg.gan.trainer, use_distributed_sampler=False)
     grid = CounterfactualGridCallback(
         [Path(cfg.paths.output_dir) / GRID_PNG, work_dir / GRID_PNG], per_class=cfg.gan.grid_per_class
     )

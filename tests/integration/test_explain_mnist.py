@@ -21,7 +21,7 @@ SHARED_DATA = Path(
 
 def test_ig_and_deeplift_complete_on_real_digits(trained_classifier, mnist_test_digits, embedded_mnist):
     images, _ = mnist_test_digits
-    x = images[:6]
+    x = images[:4]
     pairs = select_pairs(trained_classifier(x), "runner_up")
     train = embedded_mnist.dataset("train").images.float() / 255.0
     mdts = baseline_by_name("mdts", BaselineContext(classifier=trained_classifier, train_images=train))
@@ -31,9 +31,11 @@ def test_ig_and_deeplift_complete_on_real_digits(trained_classifier, mnist_test_
         expected = scalar_of(trained_classifier, x, pairs.source, pairs.target) - scalar_of(
             trained_classifier, baseline(x, pairs.source, pairs.target), pairs.source, pairs.target
         )
-        ig = method_by_name("integrated_gradients", steps=200, internal_batch_size=600)
+        ig = method_by_name("integrated_gradients", steps=500, internal_batch_size=1000)
         total = explain(x, pairs.source, pairs.target, ig, baseline, model=trained_classifier).attributions
-        assert torch.allclose(total.sum((1, 2, 3)), expected, rtol=0.01, atol=0.01), name
+        # 1% of f(x) - f(x'); near-ties (|difference| < 1 logit) get 1% of one logit
+        error = (total.sum((1, 2, 3)) - expected).abs()
+        assert (error <= 0.01 * expected.abs().clamp(min=1.0)).all(), (name, error, expected)
         deeplift = explain(x, pairs.source, pairs.target, "deeplift", baseline, model=trained_classifier)
         assert torch.allclose(deeplift.attributions.sum((1, 2, 3)), expected, rtol=1e-4, atol=1e-4), name
 
@@ -43,9 +45,8 @@ def test_explain_mode_writes_the_grid(make_config, trained_classifier_artifact, 
 
     cfg = make_config(
         [
-            "attribution=[integrated_gradients,deeplift,saliency]",
-            "baselines=[zero,mdts]",
-            "attribution.integrated_gradients.steps=16",
+            "attribution=[deeplift,saliency]",
+            "baselines=[zero,mean]",  # mean: the training images reach the baseline context
             "eval_dataset=mnist",
             "eval_dataset.download=false",
             f"classifier.artifact={trained_classifier_artifact}",
@@ -67,8 +68,10 @@ def test_explain_mode_writes_the_grid(make_config, trained_classifier_artifact, 
     result = run_explain_mode(cfg)
     grid = tmp_path / "run" / "grid.png"
     assert result.metrics["explain/grid"] == str(grid) and grid.stat().st_size > 5_000
-    assert result.metrics["explain/pairs"] == 2 and result.metrics["explain/panels"] == 5  # 2x2 + saliency
+    assert (
+        result.metrics["explain/pairs"] == 2 and result.metrics["explain/panels"] == 3
+    )  # deeplift x 2 + saliency
     saved = torch.load(tmp_path / "run" / "grid.pt")
     _, labels = mnist_test_digits
     assert saved["indices"] == [0, 7] and saved["source"].tolist() == labels[[0, 7]].tolist()
-    assert saved["attributions"][("deeplift", "mdts")].shape == (2, 1, 28, 28)
+    assert saved["attributions"][("deeplift", "mean")].shape == (2, 1, 28, 28)

@@ -16,6 +16,7 @@ from ganmex.pipeline.runner import run
 pytestmark = pytest.mark.integration
 
 TINY = [
+    "stage=gan",
     "gan=stargan",
     "logger=none",
     "callbacks=none",

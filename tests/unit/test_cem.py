@@ -8,6 +8,7 @@ from torch import nn
 
 from ganmex.explain.cem import (
     CEMResult,
+    CEMScores,
     ContrastiveExplainer,
     attack_loss,
     cem_scores,
@@ -216,3 +217,25 @@ def test_scores_from_hand_built_results():
     assert scores["cem_pn/sparsity"] == pytest.approx(0.75)
     assert scores["cem_pn/flip_rate"] == 0.5
     assert scores["cem_pn/mean_successful_searches"] == 1.0
+
+
+def test_metric_accumulates_like_scores_on_the_whole_batch():
+    torch.manual_seed(0)
+    n = 6
+    x0 = torch.rand(n, 1, 3, 3)
+    delta = torch.rand(n, 1, 3, 3) * (torch.rand(n, 1, 3, 3) > 0.5)
+    valid = torch.tensor([True, False, True, True, False, True])
+    predicted = torch.tensor([1, 0, 2, 1, 0, 0])
+    labels, ones = torch.zeros(n, dtype=torch.long), torch.ones(n)
+
+    def result(s: slice) -> CEMResult:
+        return CEMResult(
+            "PN", x0[s], delta[s], x0[s] + delta[s], labels[s], predicted[s], valid[s], ones[s], ones[s]
+        )
+
+    metric = CEMScores("PN")
+    for part in (slice(0, 4), slice(4, 6)):
+        metric.update(result(part))
+    expected = cem_scores(result(slice(0, n)))
+    for key, value in metric.compute().items():
+        assert float(value) == pytest.approx(expected[key], rel=1e-6), key
