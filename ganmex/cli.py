@@ -27,10 +27,13 @@ def finish_wandb(failed: bool) -> None:
 def run_job(cfg: DictConfig) -> dict:
     """Run the pipeline; user errors become one readable line and exit code 1."""
     from ganmex.pipeline.runner import run
+    from ganmex.report.wandb_run import configure_wandb, log_run_summary
 
     failed = True
     try:
+        configure_wandb(cfg)  # group by sweep, tag with the overrides, log the config flat
         summary = run(cfg)
+        log_run_summary(summary)
         failed = False
         return summary
     except USER_ERRORS as error:
@@ -41,9 +44,13 @@ def run_job(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def train(cfg: DictConfig) -> None:
-    """Train the configured stages (classifier -> gan -> autoencoder -> evaluate)."""
-    run_job(cfg)
+def train(cfg: DictConfig) -> float | None:
+    """Train the configured stages (classifier -> gan -> autoencoder -> evaluate).
+
+    Returns the sweep objective when `hparams_search` sets one (Optuna reads it), else None."""
+    from ganmex.pipeline.objective import objective_value
+
+    return objective_value(cfg, run_job(cfg))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")

@@ -4,6 +4,8 @@ over S with the drop of the scored output; Sensitivity-n does it for several sub
 
 Subsets come from a seeded torch.Generator that `reset()` re-seeds, so every method x baseline is scored on
 the same subsets of the same images (common random numbers); callers may also pass the subsets explicitly.
+With `example_ids` (global example indices) each example draws from its own generator seeded by
+(seed, id) instead, so its subsets do not depend on its batch, its position or the DDP rank scoring it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,45 @@ from ganmex.metrics.scoring import (
 def random_subsets(n: int, runs: int, size: int, n_features: int, generator: torch.Generator) -> Tensor:
     """(n, runs, size) pixel indices, each row a uniform random subset without replacement."""
     keys = torch.rand(n, runs, n_features, generator=generator, device=generator.device)
+    return keys.argsort(-1)[..., :size]
+
+
+EXAMPLE_SEED_STRIDE = 1_000_003
+
+
+def example_generators(seed: int, example_ids: Tensor, n: int) -> list[torch.Generator]:
+    """One CPU generator per example seeded by (metric seed, global example id), so an example's random
+    draws are the same whichever batch, position or rank it is scored in."""
+    if (
+        not torch.is_tensor(example_ids)
+        or example_ids.dim() != 1
+        or example_ids.shape[0] != n
+        or example_ids.is_floating_point()
+        or example_ids.is_complex()
+    ):
+        shape = tuple(example_ids.shape) if torch.is_tensor(example_ids) else type(example_ids).__name__
+        raise ValueError(
+            f"example_ids must be a 1-D integer tensor with one global index per example ({n}), got {shape}"
+        )
+    return [torch.Generator().manual_seed(seed * EXAMPLE_SEED_STRIDE + int(i)) for i in example_ids.tolist()]
+
+
+def draw_per_example(
+    generators: list[torch.Generator], rows: int, shape: torch.Size | tuple[int, ...], sampler
+) -> Tensor:
+    """(rows, *shape) draws for `rows` = len(generators) * k rows laid out example-major (captum's
+    repeat_interleave): the k rows of example i are its generator's next k draws, one call each, so the
+    stream does not depend on how the k samples are chunked."""
+    n = len(generators)
+    if n == 0 or rows % n:
+        raise ValueError(f"{rows} rows cannot be split evenly over {n} examples")
+    k = rows // n
+    return torch.stack([sampler(tuple(shape), generator=g) for g in generators for _ in range(k)])
+
+
+def example_subsets(generators: list[torch.Generator], runs: int, size: int, n_features: int) -> Tensor:
+    """(n, runs, size) CPU pixel indices like `random_subsets`, example i drawn from generators[i]."""
+    keys = torch.stack([torch.rand(runs, n_features, generator=g) for g in generators])
     return keys.argsort(-1)[..., :size]
 
 
@@ -103,8 +144,9 @@ class _RandomSubsetMetric(Metric):
 class FaithfulnessCorrelation(_RandomSubsetMetric):
     """Faithfulness correlation (Bhatt et al. 2020), one value per example in [-1, 1]; higher is better.
 
-    update(model, inputs, attributions, source, target, reference, subsets=None): `subsets` optionally gives
-    the (N, nr_runs, subset_size) flat pixel indices to remove (e.g. to reproduce another implementation).
+    update(model, inputs, attributions, source, target, reference, subsets=None, example_ids=None): `subsets`
+    optionally gives the (N, nr_runs, subset_size) flat pixel indices to remove (e.g. to reproduce another
+    implementation); `example_ids` (N,) global indices draw each example's subsets from its own generator.
     compute() -> {"faithfulness_correlation": (N,)} (NaN where attributions or drops are constant).
     """
 
@@ -132,12 +174,16 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
         target: Tensor | int,
         reference,
         subsets: Tensor | None = None,
+        example_ids: Tensor | None = None,
     ) -> None:
         x, a_pix, source, target, ref = self._prepare(inputs, attributions, source, target, reference)
         n, f = a_pix.shape
         if self.subset_size > f:
             raise ValueError(f"subset_size {self.subset_size} exceeds the {f} pixels of each image")
-        if subsets is None:
+        if subsets is None and example_ids is not None:
+            generators = example_generators(self.seed, example_ids, n)
+            subsets = example_subsets(generators, self.nr_runs, self.subset_size, f)
+        elif subsets is None:
             subsets = random_subsets(n, self.nr_runs, self.subset_size, f, self.generator(x.device))
         elif subsets.dim() != 3 or subsets.shape[0] != n or subsets.shape[1] < 2:
             raise ValueError(
@@ -157,7 +203,7 @@ class SensitivityN(_RandomSubsetMetric):
 
     `subset_sizes` are pixel counts (ints) or fractions of the pixels (floats in (0, 1)).
     compute() -> {"sensitivity_n": (N, K) correlations, "n": (K,) subset sizes in pixels,
-    "sensitivity_n@<n>": (N,) per size}.
+    "sensitivity_n@<n>": (N,) per size}. update(..., example_ids=None) as in `FaithfulnessCorrelation`.
     """
 
     def __init__(
@@ -197,11 +243,22 @@ class SensitivityN(_RandomSubsetMetric):
         source: Tensor | int,
         target: Tensor | int,
         reference,
+        example_ids: Tensor | None = None,
     ) -> None:
         x, a_pix, source, target, ref = self._prepare(inputs, attributions, source, target, reference)
         n, f = a_pix.shape
         counts = self.pixel_counts(f)
-        gen = self.generator(x.device)
+        if example_ids is None:
+            gen = self.generator(x.device)
+
+            def subsets(k: int) -> Tensor:
+                return random_subsets(n, self.nr_runs, k, f, gen)
+        else:
+            generators = example_generators(self.seed, example_ids, n)
+
+            def subsets(k: int) -> Tensor:
+                return example_subsets(generators, self.nr_runs, k, f).to(x.device)
+
         cols = [
             subset_correlation(
                 model,
@@ -210,7 +267,7 @@ class SensitivityN(_RandomSubsetMetric):
                 source,
                 target,
                 ref,
-                random_subsets(n, self.nr_runs, k, f, gen),
+                subsets(k),
                 self.score,
                 self.max_batch,
             )

@@ -1,7 +1,8 @@
 """Infidelity and max-sensitivity (Yeh et al. 2019) through captum.metrics, on the pair's scored output.
 
 Perturbations come from a seeded torch.Generator (re-seeded by `reset()`), not from torch's global RNG, so
-every method x baseline sees the same noise.
+every method x baseline sees the same noise. With `example_ids` (global example indices) each example's noise
+comes from its own generator seeded by (seed, id), so it does not depend on the batch or DDP rank.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from ganmex.metrics.faithfulness import draw_per_example, example_generators
 from ganmex.metrics.scoring import Model, as_labels, check_images, check_score, pair_score
 
 ExplainFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -45,11 +47,30 @@ class _SeededMetric(Metric):
         super().reset()
         self._generator = None
 
+    def sampler(
+        self, n: int, device: torch.device, example_ids: Tensor | None
+    ) -> Callable[[Tensor, Callable], Tensor]:
+        """draw(like, torch.randn | torch.rand) -> noise shaped like `like` (captum's n x k expanded batch):
+        from the metric's stream, or per example from (seed, id) generators when `example_ids` is given."""
+        if example_ids is None:
+            gen = self.generator(device)
+
+            def draw(like: Tensor, fn: Callable) -> Tensor:
+                return fn(like.shape, generator=gen, device=like.device, dtype=like.dtype)
+
+            return draw
+        generators = example_generators(self.seed, example_ids, n)
+
+        def draw_examples(like: Tensor, fn: Callable) -> Tensor:
+            return draw_per_example(generators, like.shape[0], like.shape[1:], fn).to(like)
+
+        return draw_examples
+
 
 class Infidelity(_SeededMetric):
     """E_I[(I . a - (f(x) - f(x - I)))^2] with Gaussian I ~ N(0, noise_std^2); lower is better.
 
-    update(model, inputs, attributions, source, target); compute() -> {"infidelity": (N,)}.
+    update(model, inputs, attributions, source, target, example_ids=None); compute() -> {"infidelity": (N,)}.
     `normalize=True` rescales the attributions by the optimal scalar first (captum's option), so the value
     measures the shape of the explanation, not its scale.
     """
@@ -72,7 +93,13 @@ class Infidelity(_SeededMetric):
         self.score = check_score(score)
 
     def update(
-        self, model: Model, inputs: Tensor, attributions: Tensor, source: Tensor | int, target: Tensor | int
+        self,
+        model: Model,
+        inputs: Tensor,
+        attributions: Tensor,
+        source: Tensor | int,
+        target: Tensor | int,
+        example_ids: Tensor | None = None,
     ) -> None:
         x = check_images(inputs)
         n = x.shape[0]
@@ -82,10 +109,10 @@ class Infidelity(_SeededMetric):
             raise ValueError(
                 f"attributions {tuple(attributions.shape)} must have the inputs' shape {tuple(x.shape)}"
             )
-        gen = self.generator(x.device)
+        draw = self.sampler(n, x.device, example_ids)
 
         def perturb(inp: Tensor) -> tuple[Tensor, Tensor]:
-            noise = self.noise_std * torch.randn(inp.shape, generator=gen, device=inp.device, dtype=inp.dtype)
+            noise = self.noise_std * draw(inp, torch.randn)
             return noise, inp - noise
 
         def forward(inp: Tensor, src: Tensor, tgt: Tensor) -> Tensor:
@@ -111,8 +138,8 @@ class Infidelity(_SeededMetric):
 class SensitivityMax(_SeededMetric):
     """max over ||d||_inf <= radius of ||E(x + d) - E(x)|| / ||E(x)||; lower is better.
 
-    update(explain_fn, inputs, source, target) where explain_fn(x, source, target) -> attributions recomputes
-    the explanation, its baseline included (a counterfactual baseline moves with x).
+    update(explain_fn, inputs, source, target, example_ids=None) where explain_fn(x, source, target) ->
+    attributions recomputes the explanation, its baseline included (a counterfactual baseline moves with x).
     Perturbed inputs are clamped to [0, 1]. compute() -> {"sensitivity_max": (N,)}.
     """
 
@@ -132,16 +159,21 @@ class SensitivityMax(_SeededMetric):
         self.norm_ord = norm_ord
 
     def update(
-        self, explain_fn: ExplainFn, inputs: Tensor, source: Tensor | int, target: Tensor | int
+        self,
+        explain_fn: ExplainFn,
+        inputs: Tensor,
+        source: Tensor | int,
+        target: Tensor | int,
+        example_ids: Tensor | None = None,
     ) -> None:
         x = check_images(inputs)
         n = x.shape[0]
         source = as_labels(source, n, x.device, "source")
         target = as_labels(target, n, x.device, "target")
-        gen = self.generator(x.device)
+        draw = self.sampler(n, x.device, example_ids)
 
         def perturb(inp: Tensor, radius: float) -> Tensor:
-            d = (2 * torch.rand(inp.shape, generator=gen, device=inp.device, dtype=inp.dtype) - 1) * radius
+            d = (2 * draw(inp, torch.rand) - 1) * radius
             return (inp + d).clamp(0.0, 1.0)
 
         def explain(

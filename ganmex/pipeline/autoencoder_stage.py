@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganmex.pipeline.artifacts import Artifact, config_hash
-from ganmex.pipeline.build import build_datamodule, build_trainer, dataset_identity
-from ganmex.pipeline.stage import StageResult, artifact_root, reused, scalar_metrics
+from ganmex.pipeline.artifacts import Artifact
+from ganmex.pipeline.build import build_datamodule, build_trainer
+from ganmex.pipeline.stage import StageResult, require_trainable, reused, scalar_metrics, stage_artifact
 from ganmex.training.autoencoder import AutoencoderModule
 
 log = logging.getLogger(__name__)
@@ -25,14 +24,7 @@ log = logging.getLogger(__name__)
 
 def autoencoder_artifact(cfg: DictConfig) -> Artifact:
     """Where this config's autoencoder lives: the hash covers data, architecture, masks, budget and seed."""
-    if cfg.autoencoder.get("artifact"):
-        path = Path(cfg.autoencoder.artifact)
-        stage, _, key = path.name.partition("-")
-        return Artifact(stage, key, path.parent)
-    key = config_hash(
-        {"dataset": dataset_identity(cfg.dataset), "autoencoder": cfg.autoencoder, "seed": cfg.seed}
-    )
-    return Artifact("autoencoder", key, artifact_root(cfg))
+    return stage_artifact(cfg, "autoencoder")
 
 
 def run_autoencoder_stage(cfg: DictConfig) -> StageResult:
@@ -40,8 +32,7 @@ def run_autoencoder_stage(cfg: DictConfig) -> StageResult:
     artifact = autoencoder_artifact(cfg)
     if artifact.exists:
         return reused(artifact, started)
-    if cfg.autoencoder.get("artifact"):
-        raise FileNotFoundError(f"autoencoder.artifact={cfg.autoencoder.artifact} is not a finished artifact")
+    require_trainable(cfg, "autoencoder")
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg.dataset)
     info = datamodule.info

@@ -9,9 +9,9 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganmex.pipeline.artifacts import Artifact, config_hash
-from ganmex.pipeline.build import build_classifier, build_datamodule, build_trainer, dataset_identity
-from ganmex.pipeline.stage import StageResult, artifact_root, reused, scalar_metrics
+from ganmex.pipeline.artifacts import Artifact
+from ganmex.pipeline.build import build_classifier, build_datamodule, build_trainer
+from ganmex.pipeline.stage import StageResult, require_trainable, reused, scalar_metrics, stage_artifact
 from ganmex.training.classifier import ClassifierModule
 
 log = logging.getLogger(__name__)
@@ -19,16 +19,7 @@ log = logging.getLogger(__name__)
 
 def classifier_artifact(cfg: DictConfig) -> Artifact:
     """Where this config's classifier lives: the hash covers data, architecture, budget and seed."""
-    if cfg.classifier.get("artifact"):
-        from pathlib import Path
-
-        path = Path(cfg.classifier.artifact)
-        stage, _, key = path.name.partition("-")
-        return Artifact(stage, key, path.parent)
-    key = config_hash(
-        {"dataset": dataset_identity(cfg.dataset), "classifier": cfg.classifier, "seed": cfg.seed}
-    )
-    return Artifact("classifier", key, artifact_root(cfg))
+    return stage_artifact(cfg, "classifier")
 
 
 def run_classifier_stage(cfg: DictConfig) -> StageResult:
@@ -36,8 +27,7 @@ def run_classifier_stage(cfg: DictConfig) -> StageResult:
     artifact = classifier_artifact(cfg)
     if artifact.exists:
         return reused(artifact, started)
-    if cfg.classifier.get("artifact"):
-        raise FileNotFoundError(f"classifier.artifact={cfg.classifier.artifact} is not a finished artifact")
+    require_trainable(cfg, "classifier")
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg.dataset)
     net = build_classifier(cfg.classifier, datamodule.info)

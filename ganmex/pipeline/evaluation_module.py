@@ -1,8 +1,10 @@
 """EvaluationModule: explanations x baselines x faithfulness metrics inside Lightning's test loop.
 
-Running as a test loop gives sharding across ranks for free (each rank takes a slice of the test
-images) and the torchmetrics states are gathered when computed, so `trainer=ddp_cpu` / `ddp` give the
-same numbers as one process. Rank zero turns the computed metrics into `EvalResults`.
+Running as a test loop gives sharding across ranks for free (each rank takes an interleaved share of the
+test images) and the torchmetrics states are gathered when computed, so `trainer=ddp_cpu` / `ddp` give the
+same numbers as one process: batches carry each image's global index and the seeded Monte-Carlo metrics draw
+per pair from (seed, pair id), not from one stream whose order depends on the shard. Rank zero turns the
+computed metrics into `EvalResults`.
 """
 
 from __future__ import annotations
@@ -100,8 +102,19 @@ class EvaluationModule(L.LightningModule):
         return refs
 
     # -- the test loop --------------------------------------------------------------------------
+    @staticmethod
+    def pair_ids(image_ids: Tensor | None, pairs, classes: int, strategy: str) -> Tensor | None:
+        """One global id per pair for the per-example seeded metrics: the image's test index, or
+        index * classes + target under `all` (an image has several pairs there)."""
+        if image_ids is None:
+            return None
+        ids = torch.as_tensor(image_ids).to(pairs.index.device, torch.long)[pairs.index]
+        return ids * classes + pairs.target.long() if strategy == "all" else ids
+
     def test_step(self, batch, batch_idx: int) -> None:
-        x, labels = batch
+        # (x, labels, global test index) from the stage's dataloader; plain (x, labels) keeps one stream
+        x, labels, *rest = batch
+        image_ids = rest[0] if rest else None
         model = self.classifier
         with torch.no_grad():
             logits = model(x)
@@ -115,9 +128,11 @@ class EvaluationModule(L.LightningModule):
         if len(pairs) == 0:
             return
         xp, source, target = x[pairs.index], pairs.source, pairs.target
+        ids = self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pair_strategy)
         self.pixels_per_image = xp[0].numel()
         explanations = explain_all(xp, source, target, self.plan.methods, self.plan.baselines, model=model)
         budget = self._expensive_budget(len(xp))
+        ids_budget = ids[:budget] if ids is not None else None
         for (method_name, baseline_name), explanation in explanations.items():
             attributions = explanation.attributions.detach()
             refs = self._references(baseline_name, explanation.baselines, xp)
@@ -131,7 +146,7 @@ class EvaluationModule(L.LightningModule):
                     continue  # random-subset metrics take a reference image, not an imputer
                 if self._enabled("faithfulness_correlation"):
                     self._metric("faithfulness_correlation", method_name, baseline_name, ref_name).update(
-                        model, xp, attributions, source, target, ref
+                        model, xp, attributions, source, target, ref, example_ids=ids
                     )
             subset_ref = next(((n, r) for n, r in refs.items() if not hasattr(r, "impute")), None)
             if budget and subset_ref and self._enabled("sensitivity_n"):
@@ -143,15 +158,18 @@ class EvaluationModule(L.LightningModule):
                     source[:budget],
                     target[:budget],
                     ref[:budget] if torch.is_tensor(ref) and ref.shape == xp.shape else ref,
+                    example_ids=ids_budget,
                 )
             if self._enabled("infidelity"):
                 self._metric("infidelity", method_name, baseline_name).update(
-                    model, xp, attributions, source, target
+                    model, xp, attributions, source, target, example_ids=ids
                 )
             if self._enabled("sparsity"):
                 self._metric("sparsity", method_name, baseline_name).update(attributions)
             if budget:
-                self._expensive(method_name, baseline_name, explanation.baselines, xp, source, target, budget)
+                self._expensive(
+                    method_name, baseline_name, explanation.baselines, xp, source, target, budget, ids_budget
+                )
         self.expensive_seen += budget
         for name in self.plan.counterfactual_baselines:
             if self._enabled("counterfactual") and name in self.plan.baselines:
@@ -184,7 +202,10 @@ class EvaluationModule(L.LightningModule):
 
         return follow, on_model
 
-    def _expensive(self, method_name, baseline_name, baseline_values, x, source, target, budget: int) -> None:
+    def _expensive(
+        self, method_name, baseline_name, baseline_values, x, source, target, budget: int, ids=None
+    ) -> None:
+        """sensitivity_max and sanity on the first `budget` pairs; `ids` are those pairs' global ids."""
         method = self.plan.methods[method_name]
         fixed = baseline_values
         if fixed is not None and method.baseline_kind == "per_example":
@@ -192,7 +213,9 @@ class EvaluationModule(L.LightningModule):
         follow, on_model = self._explain_fn(method, baseline_name, fixed)
         xs, ss, ts = x[:budget], source[:budget], target[:budget]
         if self._enabled("sensitivity_max"):
-            self._metric("sensitivity_max", method_name, baseline_name).update(follow, xs, ss, ts)
+            self._metric("sensitivity_max", method_name, baseline_name).update(
+                follow, xs, ss, ts, example_ids=ids
+            )
         if self._enabled("sanity"):
             metric = self._metric("sanity", method_name, baseline_name)
             metric.update(self.classifier, on_model, xs, ss, ts)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganmex.data.base import ImageDataModule
 from ganmex.explain.baselines import BaselineContext, build_baselines, instantiate_baselines, needed_context
@@ -45,7 +45,7 @@ def load_generator(cfg: DictConfig, device: torch.device):
 
     if cfg.get("gan") is None or cfg.gan.get("name") == "none":
         raise ConfigError(
-            "baselines include `ganmex` but gan=none; train one with gan=stargan (or drop the ganmex baseline)"
+            "baselines include `ganmex` but gan=none; train it with gan=stargan (or drop the ganmex baseline)"
         )
     artifact = gan_artifact(cfg)
     if not artifact.exists:
@@ -71,6 +71,21 @@ def baseline_context(
     return context
 
 
+class IndexedDataset(Dataset):
+    """Yields (image, label, index) with the item's global index in the wrapped dataset: the seeded
+    Monte-Carlo metrics draw per example from (seed, index), the same whichever rank scores it."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        image, label = self.dataset[index]
+        return image, label, index
+
+
 class _EvalModule(EvaluationModule):
     """Adds the test dataloader, built inside each rank so every rank gets its own shard."""
 
@@ -81,7 +96,8 @@ class _EvalModule(EvaluationModule):
 
     def test_dataloader(self) -> DataLoader:
         sampler = None
-        if self.trainer.world_size > 1:  # contiguous, unpadded shards: no image is counted twice
+        # interleaved (rank r takes images r, r + world, ...), unpadded shards: no image is counted twice
+        if self.trainer.world_size > 1:
             from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 
             sampler = UnrepeatedDistributedSampler(
@@ -90,7 +106,7 @@ class _EvalModule(EvaluationModule):
                 rank=self.trainer.global_rank,
                 shuffle=False,
             )
-        return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler)
+        return DataLoader(IndexedDataset(self.dataset), batch_size=self.batch_size, sampler=sampler)
 
 
 def build_plan(cfg: DictConfig, classifier, train: ImageDataModule, device) -> EvaluationPlan:

@@ -55,6 +55,14 @@ def build_ganmex_module(cfg: DictConfig, info, classifier) -> GanmexModule:
     )
 
 
+def _ddp(cfg: DictConfig) -> dict:
+    """Critic and generator steps each leave the other net's parameters unused, which DDP must be told."""
+    strategy = cfg.trainer.get("strategy")
+    if isinstance(strategy, str) and strategy in ("ddp", "ddp_spawn"):
+        return {"strategy": f"{strategy}_find_unused_parameters_true"}
+    return {}
+
+
 def run_gan_stage(cfg: DictConfig) -> StageResult:
     started = time.perf_counter()
     artifact = gan_artifact(cfg)
@@ -79,7 +87,7 @@ def run_gan_stage(cfg: DictConfig) -> StageResult:
     if resume is not None:
         log.info("resuming GAN training from %s", resume)
     # the balanced sampler already draws per-rank batches (seed offset by rank); Lightning cannot wrap it
-    trainer = build_trainer(cfg, "gan", work_dir, cfg.gan.trainer, use_distributed_sampler=False)
+    trainer = build_trainer(cfg, "gan", work_dir, cfg.gan.trainer, use_distributed_sampler=False, **_ddp(cfg))
     grid = CounterfactualGridCallback(
         [Path(cfg.paths.output_dir) / GRID_PNG, work_dir / GRID_PNG], per_class=cfg.gan.grid_per_class
     )

@@ -38,6 +38,31 @@ def artifact_root(cfg: DictConfig) -> Path:
     return Path(cfg.paths.artifact_dir)
 
 
+def stage_artifact(cfg: DictConfig, stage: str, extra: dict | None = None) -> Artifact:
+    """`<stage>.artifact=<dir>` when given, else `artifacts/<stage>-<hash>` of the training data, the
+    stage's config, the seed and `extra` (e.g. the classifier a GAN was trained against)."""
+    from ganmex.pipeline.artifacts import config_hash
+    from ganmex.pipeline.build import dataset_identity
+
+    section = cfg.get(stage)
+    explicit = section.get("artifact") if section is not None else None
+    if explicit:
+        path = Path(explicit)
+        name, _, key = path.name.partition("-")
+        return Artifact(name, key, path.parent)
+    payload = {"dataset": dataset_identity(cfg.dataset), stage: section, "seed": cfg.seed, **(extra or {})}
+    return Artifact(stage, config_hash(payload), artifact_root(cfg))
+
+
+def require_trainable(cfg: DictConfig, stage: str) -> None:
+    """An explicit `<stage>.artifact` must already be finished: we never train into someone's path."""
+    explicit = cfg[stage].get("artifact")
+    if explicit:
+        raise FileNotFoundError(
+            f"{stage}.artifact={explicit} is not a finished artifact (no metrics.json); unset it to train one"
+        )
+
+
 @rank_zero_only
 def announce_reuse(artifact: Artifact) -> None:
     log.info("reusing finished %s artifact %s (delete it to retrain)", artifact.stage, artifact.path)

@@ -12,6 +12,7 @@ call it from the Hydra task function (it is a no-op when the wandb logger is not
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,4 +103,35 @@ def configure_wandb(cfg: DictConfig, hydra_cfg: DictConfig | Mapping | None = No
         wandb_cfg.config = flat_config(cfg)
         wandb_cfg._convert_ = "all"  # a plain dict reaches wandb.init(config=...)
     log.info("W&B run: group %s, tags %s", wandb_cfg.group, list(wandb_cfg.tags))
+    return True
+
+
+# dashboard names: summary key -> (stage, metric in that stage's metrics.json)
+SUMMARY_ALIASES = {
+    "classifier/test_acc": ("classifier", "test/acc"),
+    "classifier/val_acc": ("classifier", "val/acc"),
+    "gan/validity": ("gan", "val/validity"),
+    "gan/proximity_l1": ("gan", "val/proximity_l1"),
+    "autoencoder/val_loss": ("autoencoder", "val/loss"),
+}
+
+
+def summary_aliases(summary: dict) -> dict[str, float]:
+    """Consistent W&B summary names for the stages' headline numbers (absent stages are skipped)."""
+    stages = summary.get("stages", {})
+    values = {}
+    for key, (stage, metric) in SUMMARY_ALIASES.items():
+        value = stages.get(stage, {}).get("metrics", {}).get(metric)
+        if isinstance(value, int | float):
+            values[key] = float(value)
+    return values
+
+
+def log_run_summary(summary: dict) -> bool:
+    """Write `summary_aliases` into the active W&B run's summary; False when no run is active."""
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    if run is None:
+        return False
+    run.summary.update(summary_aliases(summary))
     return True

@@ -29,7 +29,8 @@ OVERRIDES = [
     "evaluation.metrics.infidelity.n_perturb_samples=3",
     "evaluation.metrics.sensitivity_max.n_perturb_samples=3",
 ]
-# metrics that draw random subsets/perturbations from one seeded stream per metric: see the xfail below
+# Monte-Carlo metrics: they draw their subsets/perturbations per pair from (seed, global test index), so the
+# draws do not depend on which rank's shard or batch position an image lands in
 SEEDED = ("faithfulness_correlation", "sensitivity_n", "infidelity", "sensitivity_max")
 
 
@@ -72,12 +73,6 @@ def test_ddp_matches_single_process_for_deterministic_metrics(both_runs):
         assert one == pytest.approx(ddp, rel=1e-5, abs=1e-6, nan_ok=True), column
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seeded Monte-Carlo metrics draw from one torch.Generator stream per metric "
-    "(ganmex/metrics/faithfulness.py, robustness.py), so which draws an image gets depends on its rank's "
-    "shard; fix: seed the draws per example from (seed, global image index)",
-)
 def test_ddp_matches_single_process_for_seeded_metrics(both_runs):
     rows = both_runs[both_runs.seeded]
     assert len(rows) >= 8

@@ -68,7 +68,7 @@ def test_short_gan_run_raises_validity_and_round_trips(
 
     generator = load_counterfactual_generator(artifact)
     after = validity(generator.counterfactual, trained_classifier, images, labels)
-    assert after > before + 0.3, f"validity {before:.3f} -> {after:.3f} after a short run"
+    assert after > before + 0.1, f"validity {before:.3f} -> {after:.3f} after a short run"
 
     # the loader round-trips the saved weights and keeps the [0, 1] / batched contract
     _, state = load_artifact_dir(artifact)
