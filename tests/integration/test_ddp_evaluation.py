@@ -76,4 +76,7 @@ def test_ddp_matches_single_process_for_deterministic_metrics(both_runs):
 def test_ddp_matches_single_process_for_seeded_metrics(both_runs):
     rows = both_runs[both_runs.seeded]
     assert len(rows) >= 8
-    assert rows.mean_one.to_numpy() == pytest.approx(rows.mean_ddp.to_numpy(), rel=1e-5, abs=1e-6)
+    assert {m.split("@")[0] for m in rows.metric} == set(SEEDED)
+    for column in ("mean", "std"):
+        one, ddp = rows[f"{column}_one"].to_numpy(), rows[f"{column}_ddp"].to_numpy()
+        assert one == pytest.approx(ddp, rel=1e-5, abs=1e-6, nan_ok=True), column
