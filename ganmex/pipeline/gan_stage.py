@@ -8,12 +8,13 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.pipeline.artifacts import Artifact, config_hash
-from ganmex.pipeline.build import build_datamodule, build_trainer, dataset_identity, load_classifier
+from ganmex.pipeline.artifacts import Artifact
+from ganmex.pipeline.build import build_datamodule, build_trainer, load_classifier
 from ganmex.pipeline.classifier_stage import classifier_artifact
-from ganmex.pipeline.stage import StageResult, artifact_root, reused, scalar_metrics
+from ganmex.pipeline.stage import StageResult, reused, scalar_metrics, stage_artifact
 from ganmex.report.gan_grid import CounterfactualGridCallback
 from ganmex.training.ganmex import GanmexModule
 
@@ -23,20 +24,8 @@ GRID_PNG = "gan_grid.png"
 
 def gan_artifact(cfg: DictConfig) -> Artifact:
     """The hash covers data, GAN config (budget included), seed and the classifier artifact it fools."""
-    if cfg.gan.get("artifact"):
-        path = Path(cfg.gan.artifact)
-        stage, _, key = path.name.partition("-")
-        return Artifact(stage, key, path.parent)
     classifier = classifier_artifact(cfg)
-    key = config_hash(
-        {
-            "dataset": dataset_identity(cfg.dataset),
-            "gan": cfg.gan,
-            "seed": cfg.seed,
-            "classifier": f"{classifier.stage}-{classifier.key}",
-        }
-    )
-    return Artifact("gan", key, artifact_root(cfg))
+    return stage_artifact(cfg, "gan", {"classifier": f"{classifier.stage}-{classifier.key}"})
 
 
 def build_ganmex_module(cfg: DictConfig, info, classifier) -> GanmexModule:
@@ -92,6 +81,15 @@ def run_gan_stage(cfg: DictConfig) -> StageResult:
         [Path(cfg.paths.output_dir) / GRID_PNG, work_dir / GRID_PNG], per_class=cfg.gan.grid_per_class
     )
     trainer.callbacks.append(grid)
+    if cfg.gan.get("checkpoint_every_n_steps"):  # step-based resume point: GAN epochs are long
+        trainer.callbacks.append(
+            ModelCheckpoint(
+                dirpath=work_dir,
+                save_last=True,
+                save_top_k=0,
+                every_n_train_steps=cfg.gan.checkpoint_every_n_steps,
+            )
+        )
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
     metrics["train_time_s"] = round(time.perf_counter() - started, 2)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ganmex.pipeline.artifacts import Artifact
 
@@ -38,6 +38,18 @@ def artifact_root(cfg: DictConfig) -> Path:
     return Path(cfg.paths.artifact_dir)
 
 
+# stage keys that change how a run is checkpointed, not what it produces: left out of the hash
+OPERATIONAL_KEYS = ("checkpoint_every_n_steps",)
+
+
+def hashed_section(section: DictConfig | None) -> DictConfig | None:
+    """A stage's config without its operational keys, for the artifact hash (hashed as its YAML text,
+    interpolations unresolved, so that hashes stay stable across releases)."""
+    if section is None or not any(key in section for key in OPERATIONAL_KEYS):
+        return section
+    return OmegaConf.masked_copy(section, [k for k in section if k not in OPERATIONAL_KEYS])
+
+
 def stage_artifact(cfg: DictConfig, stage: str, extra: dict | None = None) -> Artifact:
     """`<stage>.artifact=<dir>` when given, else `artifacts/<stage>-<hash>` of the training data, the
     stage's config, the seed and `extra` (e.g. the classifier a GAN was trained against)."""
@@ -50,7 +62,12 @@ def stage_artifact(cfg: DictConfig, stage: str, extra: dict | None = None) -> Ar
         path = Path(explicit)
         name, _, key = path.name.partition("-")
         return Artifact(name, key, path.parent)
-    payload = {"dataset": dataset_identity(cfg.dataset), stage: section, "seed": cfg.seed, **(extra or {})}
+    payload = {
+        "dataset": dataset_identity(cfg.dataset),
+        stage: hashed_section(section),
+        "seed": cfg.seed,
+        **(extra or {}),
+    }
     return Artifact(stage, config_hash(payload), artifact_root(cfg))
 
 
