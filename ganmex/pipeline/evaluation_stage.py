@@ -189,6 +189,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     trainer = build_trainer(cfg, "evaluate", output_dir, inference_mode=False, use_distributed_sampler=False)
     trainer.test(module, verbose=False)
     results = EvalResults.load(output_dir)
+    add_cem_records(cfg, classifier, test, results, device)
     images = {"attributions": attribution_grid(cfg, classifier, plan, test, output_dir, device)}
     files = write_report(results, output_dir, config=cfg, extra_images=images)
     frame = aggregate(results.records)
@@ -215,3 +216,32 @@ def attribution_grid(
     results = explain_all(x, pairs.source, pairs.target, plan.methods, plan.baselines, model=classifier)
     titles = [f"{int(c)} vs {int(t)}" for c, t in zip(pairs.source, pairs.target, strict=True)]
     return save_grid(output_dir / "attributions.png", x, results, row_titles=titles)
+
+
+def add_cem_records(cfg: DictConfig, classifier, test, results: EvalResults, device) -> None:
+    """CEM pertinent negatives / positives of the first `evaluation.cem.num_images` test images, as
+    counterfactual records beside GANMEX and MDTS (baselines `cem_pn`, `cem_pp`, method `-`).
+
+    PN validity = f picks another class with margin kappa; PP validity = f keeps the class with margin
+    kappa; proximity_l1 = mean per-pixel |delta|; change_sparsity = fraction of pixels delta touches."""
+    from ganmex.explain.cem import ContrastiveExplainer
+
+    settings = cfg.evaluation.get("cem")
+    if settings is None or not settings.num_images or cfg.get("cem") is None:
+        return
+    count = min(settings.num_images, len(test))
+    images = torch.stack([test[i][0] for i in range(count)]).to(device)
+    options = {
+        k: v for k, v in cfg.cem.items() if k not in ("_target_", "_partial_", "mode", "autoencoder_artifact")
+    }
+    options.update({k: v for k, v in settings.items() if k != "num_images"})
+    for mode in ("PN", "PP"):
+        result = ContrastiveExplainer(classifier, None, mode=mode, **{**options, "progress": False}).explain(
+            images
+        )
+        name = f"cem_{mode.lower()}"
+        pixels = result.delta[0].numel()
+        results.add("-", name, "validity", result.valid.float())
+        results.add("-", name, "proximity_l1", result.l1 / pixels)
+        results.add("-", name, "change_sparsity", result.l0.float() / pixels)
+    log.info("CEM PN/PP on %d test images added to the report", count)

@@ -19,6 +19,9 @@ OVERRIDES = [
     "evaluation.batch_size=6",
     "attribution=[integrated_gradients,saliency]",
     "baselines=[zero,mdts]",
+    "evaluation.cem.num_images=4",
+    "evaluation.cem.iterations=30",
+    "evaluation.cem.n_searches=2",
 ]
 
 
@@ -93,3 +96,12 @@ def test_run_summary_names_the_results(evaluated):
     stage = summary["stages"]["evaluate"]["metrics"]
     assert stage["n_images"] == 12 and stage["results_csv"].endswith("results.csv")
     assert any(key.startswith("eval/integrated_gradients/zero/") for key in stage)
+
+
+def test_cem_counterfactuals_sit_beside_the_generator_baselines(evaluated):
+    frame = pd.read_csv(evaluated / "results.csv")
+    cem = frame[frame.method == "-"].set_index(["baseline", "metric"])
+    for mode in ("cem_pn", "cem_pp"):
+        assert cem.loc[(mode, "validity"), "n"] == 4
+        assert 0 <= cem.loc[(mode, "validity"), "mean"] <= 1
+        assert 0 <= cem.loc[(mode, "change_sparsity"), "mean"] <= 1
