@@ -20,6 +20,7 @@ OVERRIDES = [
     "evaluation.expensive_images=4",
     "evaluation.batch_size=4",
     "evaluation.grid_images=0",
+    "evaluation.cem.num_images=0",
     "attribution=[integrated_gradients,saliency]",
     "attribution.integrated_gradients.steps=16",
     "baselines=[zero,blur]",

@@ -1,0 +1,42 @@
+"""Condense a run's results.csv into the headline pivot tables of docs/results.md.
+
+Usage: python scripts/results_table.py outputs/results_mnist_test/results.csv [--metrics m1 m2 ...]
+Prints markdown: one table per metric, methods as rows, baselines as columns, best in bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ganmex.report.tables import markdown_pivot, read_results_csv
+
+HEADLINE = (
+    "deletion_auc@baseline",
+    "flip_fraction@baseline",
+    "deletion_auc@blur",
+    "insertion_auc@blur",
+    "faithfulness_correlation@blur",
+    "infidelity",
+    "sanity_spearman",
+    "validity",
+    "proximity_l1",
+    "nn_distance",
+    "fid",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results.csv of an evaluation run")
+    parser.add_argument("--metrics", nargs="+", default=list(HEADLINE))
+    args = parser.parse_args()
+    frame = read_results_csv(args.results)
+    chosen = frame[frame.metric.isin(args.metrics)]
+    if chosen.empty:
+        raise SystemExit(f"none of {args.metrics} in {args.results}; available: {sorted(frame.metric.unique())}")
+    print(markdown_pivot(chosen, "metric", ("method",)))
+
+
+if __name__ == "__main__":
+    main()
