@@ -34,7 +34,8 @@ def main() -> None:
     frame = read_results_csv(args.results)
     chosen = frame[frame.metric.isin(args.metrics)]
     if chosen.empty:
-        raise SystemExit(f"none of {args.metrics} in {args.results}; available: {sorted(frame.metric.unique())}")
+        available = sorted(frame.metric.unique())
+        raise SystemExit(f"none of {args.metrics} in {args.results}; available: {available}")
     print(markdown_pivot(chosen, "metric", ("method",)))
 
 

@@ -72,7 +72,7 @@ def _train_cmd(tmp_path: Path, *extra: str) -> list[str]:
 
 def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
     budget = [
-        "classifier.trainer.max_epochs=20",
+        "classifier.trainer.max_epochs=150",  # long enough to be killed mid-run, short enough to resume
         "+trainer.limit_train_batches=5",
         "+trainer.limit_val_batches=1",
     ]
@@ -83,10 +83,12 @@ def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
     try:
         while not list(artifacts.glob(f"classifier-*{PARTIAL_SUFFIX}/{RESUME_CHECKPOINT}")):
             assert process.poll() is None and time.time() < deadline, "training never wrote a checkpoint"
-            time.sleep(0.5)
+            time.sleep(0.1)
     finally:
-        os.kill(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
         process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
     finished = [p for p in artifacts.iterdir() if not p.name.endswith(PARTIAL_SUFFIX)]
     assert finished == []  # nothing looks complete
     # the same command resumes from last.ckpt and finishes
