@@ -16,14 +16,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ganmex.data.base import ImageDataModule
-from ganmex.explain.baselines import BaselineContext, build_baselines, instantiate_baselines, needed_context
+from ganmex.explain.baselines import build_baselines, instantiate_baselines, needed_context
 from ganmex.explain.methods import build_methods
 from ganmex.pipeline.build import build_datamodule, build_trainer, load_classifier
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
 from ganmex.pipeline.errors import ConfigError
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
+from ganmex.pipeline.explain_mode import baseline_context
 from ganmex.pipeline.stage import StageResult
 from ganmex.report import aggregate, write_report
 from ganmex.report.records import EvalResults
@@ -36,39 +36,6 @@ SCORE_TO_OUTPUT = {"one_vs_one": "difference", "logit_c": "source"}
 def _device(cfg: DictConfig) -> torch.device:
     wants_gpu = cfg.trainer.accelerator in ("gpu", "cuda", "auto")
     return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
-
-
-def load_generator(cfg: DictConfig, device: torch.device):
-    """The counterfactual generator of this config's GAN artifact (for the `ganmex` baseline)."""
-    from ganmex.models.counterfactual import load_counterfactual_generator
-    from ganmex.pipeline.gan_stage import gan_artifact
-
-    if cfg.get("gan") is None or cfg.gan.get("name") == "none":
-        raise ConfigError(
-            "baselines include `ganmex` but gan=none; train it with gan=stargan (or drop the ganmex baseline)"
-        )
-    artifact = gan_artifact(cfg)
-    if not artifact.exists:
-        raise FileNotFoundError(
-            f"no finished GAN artifact at {artifact.path}; run `python train.py gan=stargan` with the same "
-            f"overrides first"
-        )
-    return load_counterfactual_generator(artifact.path, device=device)
-
-
-def baseline_context(
-    cfg: DictConfig, classifier, train: ImageDataModule, needs: set[str], device
-) -> BaselineContext:
-    context = BaselineContext(classifier=classifier, device=device)
-    if needs & {"train_images", "train_labels"}:
-        data = train.dataset("train")
-        context.train_images = (
-            data.images.float().div(255.0) if data.images.dtype == torch.uint8 else data.images
-        )
-        context.train_labels = data.labels
-    if "generator" in needs:
-        context.generator = load_generator(cfg, device)
-    return context
 
 
 class IndexedDataset(Dataset):
@@ -109,7 +76,7 @@ class _EvalModule(EvaluationModule):
         return DataLoader(IndexedDataset(self.dataset), batch_size=self.batch_size, sampler=sampler)
 
 
-def build_plan(cfg: DictConfig, classifier, train: ImageDataModule, device) -> EvaluationPlan:
+def build_plan(cfg: DictConfig, classifier, device) -> EvaluationPlan:
     ev = cfg.evaluation
     if ev.score not in SCORE_TO_OUTPUT:
         raise ConfigError(f"evaluation.score={ev.score!r}; choose one of {', '.join(SCORE_TO_OUTPUT)}")
@@ -123,7 +90,7 @@ def build_plan(cfg: DictConfig, classifier, train: ImageDataModule, device) -> E
         log.warning("gan=none: the ganmex baseline is skipped (train one with gan=stargan to include it)")
         baseline_cfg.pop("ganmex")
     needs = needed_context(instantiate_baselines(baseline_cfg))
-    context = baseline_context(cfg, classifier, train, needs | {"train_images"}, device)
+    context = baseline_context(cfg, needs | {"train_images"}, classifier, device)
     baselines = build_baselines(baseline_cfg, context)
     references = {name: instantiate(conf) for name, conf in ev.references.items()}
     unknown = [r for r in ev.curve_references if r != "baseline" and r not in references]
@@ -175,7 +142,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     classifier = load_classifier(artifact.path, device)
     info = DatasetInfo.from_dict(artifact.config()["dataset_info"])
     test, eval_name = evaluation_images(cfg, info)
-    plan = build_plan(cfg, classifier, build_datamodule(cfg.dataset), device)
+    plan = build_plan(cfg, classifier, device)
     output_dir = Path(cfg.paths.output_dir)
     module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
     module.results_dir = output_dir
