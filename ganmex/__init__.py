@@ -10,9 +10,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 _LAZY = {
-    "load_classifier": "ganmex.pipeline.build",
-    "load_counterfactual_generator": "ganmex.models.counterfactual",
-    "load_autoencoder": "ganmex.models.autoencoder",
+    "load_classifier": "ganmex.models.loading",
+    "load_counterfactual_generator": "ganmex.models.loading",
+    "load_autoencoder": "ganmex.models.loading",
 }
 __all__ = [*_LAZY, "__version__"]
 

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ganmex.data.errors import DatasetNotFoundError
-from ganmex.pipeline.errors import ConfigError
+from ganmex.errors import ConfigError
 
 log = logging.getLogger("ganmex")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")

@@ -18,7 +18,7 @@ import torch
 from ganmex import load_classifier
 from ganmex.data.torchvision_sets import TorchvisionDataModule
 from ganmex.explain.cem import ContrastiveExplainer, cem_scores
-from ganmex.models.autoencoder import load_autoencoder
+from ganmex.models.loading import load_autoencoder
 from ganmex.pipeline.cem_mode import delta_overlay
 
 

@@ -20,10 +20,10 @@ import torch
 from tqdm import tqdm
 
 from ganmex import load_classifier
+from ganmex.artifacts import load_artifact_dir
 from ganmex.data.torchvision_sets import TorchvisionDataModule
 from ganmex.explain.baselines import MDTS, BaselineContext
-from ganmex.models.counterfactual import load_counterfactual_generator
-from ganmex.pipeline.artifacts import load_artifact_dir
+from ganmex.models.loading import load_counterfactual_generator
 from ganmex.pipeline.build import build_datamodule
 
 REPO = Path(__file__).resolve().parents[1]

@@ -59,22 +59,11 @@ def embedded_mnist():
 @pytest.fixture(scope="session")
 def mnist_test_digits():
     """(images, labels) of the real 10,000-digit MNIST test set in ../shared/data/MNIST/raw."""
-    from ganmex.data.torchvision_sets import TorchvisionDataModule
+    from ganmex.data.mnist_test import load_mnist_test
 
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"real MNIST test set not found under {SHARED_DATA}/MNIST/raw (set GANMEX_SHARED_DATA)")
-    dm = TorchvisionDataModule(
-        name="mnist",
-        root=str(SHARED_DATA),
-        download=False,
-        num_classes=10,
-        channels=1,
-        image_size=28,
-        mean=[0.1307],
-        std=[0.3081],
-    )
-    data = dm.dataset("test")
-    return data.images.float() / 255.0, data.labels
+    return load_mnist_test(SHARED_DATA)
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ constraint sets are the plain boxes 0 ≤ x0 + δ ≤ 1 (PN) and 0 ≤ δ ≤ x0
 
 Colour: every constraint, norm and the shrinkage act per element, i.e. per pixel *and channel*; a PN
 may brighten one channel of a pixel and a PP may keep part of its colour. Figures collapse channels
-by the maximum |δ| (`ganmex.pipeline.cem_mode`).
+by the maximum |δ| (the evaluate mode `cem`).
 """
 
 from __future__ import annotations

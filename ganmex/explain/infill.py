@@ -207,7 +207,7 @@ class AutoencoderInFill(InFiller):
 
     def __init__(self, model: nn.Module | str | Path) -> None:
         if isinstance(model, str | Path):
-            from ganmex.models.autoencoder import load_autoencoder
+            from ganmex.models.loading import load_autoencoder
 
             model = load_autoencoder(model)
         if not isinstance(model, nn.Module):
@@ -235,7 +235,7 @@ class GanmexInFill(InFiller):
 
     def __init__(self, generator) -> None:
         if isinstance(generator, str | Path):
-            from ganmex.models.counterfactual import load_counterfactual_generator
+            from ganmex.models.loading import load_counterfactual_generator
 
             generator = load_counterfactual_generator(generator)
         if not hasattr(generator, "counterfactual"):

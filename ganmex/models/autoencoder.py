@@ -5,24 +5,18 @@ the clean image, so the same network both reconstructs (CEM's γ‖x − AE(x)�
 
 Loading a trained one (what FIDO's autoencoder in-filler and CEM use)::
 
-    from ganmex.models.autoencoder import load_autoencoder
+    from ganmex.models.loading import load_autoencoder
     ae = load_autoencoder("outputs/artifacts/autoencoder-<hash>", device="cpu")  # frozen, eval mode
     recon = ae(x)                     # x: (N, C, H, W) in [0, 1] -> same shape in [0, 1]
     filled = ae.inpaint(x, keep)      # keep: 1 = observed pixel, 0 = to fill; observed pixels unchanged
 
-The loader reads the artifact's `checkpoint.ckpt` directly (it stores the constructor arguments next
-to the weights), so explain/ code can use it without importing the pipeline layer.
+The checkpoint stores the constructor arguments next to the weights.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
-
-CHECKPOINT = "checkpoint.ckpt"
-METRICS = "metrics.json"
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -89,23 +83,3 @@ class ConvAutoencoder(nn.Module):
         keep = keep.to(x.dtype)
         masked = x * keep
         return masked + (1.0 - keep) * self(masked)
-
-
-def load_autoencoder(artifact_dir: str | Path, device: str | torch.device = "cpu") -> ConvAutoencoder:
-    """The trained autoencoder of a finished `autoencoder-<hash>` artifact, frozen and in eval mode."""
-    path = Path(artifact_dir)
-    if path.name.endswith(".partial"):
-        raise FileNotFoundError(
-            f"{path} is an unfinished autoencoder artifact (interrupted run); "
-            f"rerun `python train.py stage=autoencoder autoencoder=conv_ae`"
-        )
-    if not (path / CHECKPOINT).is_file() or not (path / METRICS).is_file():
-        raise FileNotFoundError(
-            f"no finished autoencoder artifact at {path} (expected {CHECKPOINT} and {METRICS}); "
-            f"create one with `python train.py stage=autoencoder autoencoder=conv_ae`"
-        )
-    state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
-    net = ConvAutoencoder(**state["hparams"])
-    net.load_state_dict(state["state_dict"])
-    net.eval().requires_grad_(False)
-    return net.to(device)

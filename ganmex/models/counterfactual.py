@@ -1,15 +1,12 @@
 """The trained GANMEX generator as a counterfactual baseline: `counterfactual(x, target)` in [0, 1].
 
-Load a finished `gan-<hash>` artifact with `load_counterfactual_generator(artifact_dir, device)`;
+Load a finished `gan-<hash>` artifact with `ganmex.models.loading.load_counterfactual_generator`;
 later stages (the `ganmex` baseline, FIDO's in-filler) only call `counterfactual`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from ganmex.models.stargan import Generator, from_gan, to_gan
@@ -47,26 +44,3 @@ class CounterfactualGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | int) -> torch.Tensor:
         return self.counterfactual(x, target)
-
-
-def load_counterfactual_generator(
-    artifact_dir: str | Path, device: str | torch.device = "cpu", ema: bool = True
-) -> CounterfactualGenerator:
-    """The generator of a finished gan artifact (its EMA weights when trained with EMA and `ema`)."""
-    from ganmex.pipeline.artifacts import load_artifact_dir  # artifact format only; no stage code
-
-    config, state = load_artifact_dir(artifact_dir)
-    if "generator" not in state or "gan" not in config:
-        raise FileNotFoundError(
-            f"{artifact_dir} is not a gan artifact (no generator weights); pass a gan-<hash> dir"
-        )
-    info = config["dataset_info"]
-    generator = instantiate(
-        config["gan"]["generator"],
-        channels=info["channels"],
-        num_classes=info["num_classes"],
-        image_size=info["image_size"],
-    )
-    weights = state["generator_ema"] if ema and state.get("generator_ema") is not None else state["generator"]
-    generator.load_state_dict(weights)
-    return CounterfactualGenerator(generator).to(device)

@@ -14,7 +14,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganmex.pipeline.artifacts import Artifact
+from ganmex.artifacts import Artifact
 from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.pipeline.stage import StageResult, require_trainable, reused, scalar_metrics, stage_artifact
 from ganmex.training.autoencoder import AutoencoderModule

@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.data.base import DatasetInfo, ImageDataModule
-from ganmex.models.classifiers import Classifier
-from ganmex.pipeline.artifacts import load_artifact_dir, to_plain
+from ganmex.data.base import ImageDataModule
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +27,6 @@ def dataset_identity(dataset_cfg: DictConfig) -> dict:
 
 def build_datamodule(dataset_cfg: DictConfig, **overrides: Any) -> ImageDataModule:
     return instantiate(dataset_cfg, **overrides, _convert_="all")
-
-
-def build_classifier(classifier_cfg: DictConfig | Mapping, info: DatasetInfo) -> Classifier:
-    """Instantiate the architecture for this dataset's channels, classes, size and normalisation."""
-    return instantiate(
-        OmegaConf.create(to_plain(classifier_cfg))["net"],
-        channels=info.channels,
-        num_classes=info.num_classes,
-        image_size=info.image_size,
-        mean=list(info.mean),
-        std=list(info.std),
-    )
-
-
-def load_classifier(artifact_dir: str | Path, device: str | torch.device = "cpu") -> Classifier:
-    """The trained classifier of a finished classifier artifact, frozen and in eval mode."""
-    config, state = load_artifact_dir(artifact_dir)
-    net = build_classifier(config["classifier"], DatasetInfo.from_dict(config["dataset_info"]))
-    net.load_state_dict(state["state_dict"])
-    net.eval().requires_grad_(False)
-    return net.to(device)
 
 
 def _instantiate_named(group: DictConfig | None, fill: Mapping[str, Any]) -> list:

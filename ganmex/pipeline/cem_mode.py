@@ -20,12 +20,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.data.base import DatasetInfo
+from ganmex.errors import ConfigError
 from ganmex.explain.cem import CEMResult, ContrastiveExplainer, cem_scores
-from ganmex.models.autoencoder import ConvAutoencoder, load_autoencoder
-from ganmex.pipeline.build import build_datamodule, load_classifier
+from ganmex.models.autoencoder import ConvAutoencoder
+from ganmex.models.loading import load_autoencoder, load_classifier
+from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
-from ganmex.pipeline.errors import ConfigError
 from ganmex.pipeline.stage import StageResult
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,9 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganmex.pipeline.artifacts import Artifact
-from ganmex.pipeline.build import build_classifier, build_datamodule, build_trainer
+from ganmex.artifacts import Artifact
+from ganmex.models.loading import build_classifier
+from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.pipeline.stage import StageResult, require_trainable, reused, scalar_metrics, stage_artifact
 from ganmex.training.classifier import ClassifierModule
 

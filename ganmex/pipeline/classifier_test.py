@@ -14,9 +14,10 @@ from rich.progress import track
 from torch.utils.data import DataLoader
 
 from ganmex.data.base import DatasetInfo
-from ganmex.pipeline.build import build_datamodule, load_classifier
+from ganmex.errors import ConfigError
+from ganmex.models.loading import load_classifier
+from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact
-from ganmex.pipeline.errors import ConfigError
 from ganmex.pipeline.stage import StageResult
 
 log = logging.getLogger(__name__)

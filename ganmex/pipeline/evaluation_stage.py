@@ -16,12 +16,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ganmex.errors import ConfigError
 from ganmex.explain.baselines import build_baselines, instantiate_baselines, needed_context
 from ganmex.explain.methods import build_methods
-from ganmex.pipeline.build import build_datamodule, build_trainer, load_classifier
+from ganmex.models.loading import load_classifier
+from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
-from ganmex.pipeline.errors import ConfigError
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
 from ganmex.pipeline.explain_mode import baseline_context
 from ganmex.pipeline.stage import StageResult

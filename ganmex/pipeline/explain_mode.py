@@ -15,14 +15,15 @@ import torch
 from omegaconf import DictConfig
 
 from ganmex.data.base import DatasetInfo
+from ganmex.errors import ConfigError
 from ganmex.explain.api import explain_all
 from ganmex.explain.baselines import BaselineContext, instantiate_baselines, needed_context
 from ganmex.explain.methods import build_methods
 from ganmex.explain.pairs import select_pairs
-from ganmex.pipeline.build import build_datamodule, load_classifier
+from ganmex.models.loading import load_classifier
+from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
-from ganmex.pipeline.errors import ConfigError
 from ganmex.pipeline.stage import StageResult
 from ganmex.report.heatmaps import log_grid_to_wandb, save_grid, stack_rows
 
@@ -49,7 +50,7 @@ def explain_device(setting: str) -> torch.device:
 
 def load_generator(cfg: DictConfig, device: torch.device):
     """The GANMEX generator of this config's gan artifact (or `gan.artifact=<dir>`)."""
-    from ganmex.models.counterfactual import load_counterfactual_generator
+    from ganmex.models.loading import load_counterfactual_generator
     from ganmex.pipeline.gan_stage import gan_artifact
 
     if cfg.get("gan") is None or cfg.gan.get("name") == "none":

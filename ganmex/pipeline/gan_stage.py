@@ -11,8 +11,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.pipeline.artifacts import Artifact
-from ganmex.pipeline.build import build_datamodule, build_trainer, load_classifier
+from ganmex.artifacts import Artifact
+from ganmex.models.loading import load_classifier
+from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.stage import StageResult, reused, scalar_metrics, stage_artifact
 from ganmex.report.gan_grid import CounterfactualGridCallback

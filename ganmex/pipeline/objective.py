@@ -22,7 +22,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ganmex.pipeline.errors import ConfigError
+from ganmex.errors import ConfigError
 
 GAN_VALIDITY = "val/validity"
 GAN_PROXIMITY = "val/proximity_l1"

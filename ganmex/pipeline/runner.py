@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.pipeline.artifacts import write_json_atomic
-from ganmex.pipeline.errors import ConfigError
+from ganmex.artifacts import write_json_atomic
+from ganmex.errors import ConfigError
 from ganmex.pipeline.stage import StageResult
 from ganmex.pipeline.validate import check_choice, check_classifier_fits, check_positive
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.pipeline.artifacts import Artifact
+from ganmex.artifacts import Artifact
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def hashed_section(section: DictConfig | None) -> DictConfig | None:
 def stage_artifact(cfg: DictConfig, stage: str, extra: dict | None = None) -> Artifact:
     """`<stage>.artifact=<dir>` when given, else `artifacts/<stage>-<hash>` of the training data, the
     stage's config, the seed and `extra` (e.g. the classifier a GAN was trained against)."""
-    from ganmex.pipeline.artifacts import config_hash
+    from ganmex.artifacts import config_hash
     from ganmex.pipeline.build import dataset_identity
 
     section = cfg.get(stage)

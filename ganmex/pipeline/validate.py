@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from ganmex.pipeline.errors import ConfigError
+from ganmex.errors import ConfigError
 
 POSITIVE_KEYS = ("lr", "batch_size", "eval_batch_size", "image_size", "max_epochs", "max_steps", "steps")
 
@@ -59,7 +59,7 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def check_classifier_fits(cfg: DictConfig) -> None:
     """Build the classifier once on the dataset's image size so a bad size fails at start-up."""
     from ganmex.data.base import DatasetInfo
-    from ganmex.pipeline.build import build_classifier
+    from ganmex.models.loading import build_classifier
 
     d = cfg.dataset
     info = DatasetInfo("check", d.num_classes, d.channels, d.image_size, tuple(d.mean), tuple(d.std))

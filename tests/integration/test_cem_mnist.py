@@ -10,7 +10,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import open_dict
 
 from ganmex.explain.cem import ContrastiveExplainer, cem_scores
-from ganmex.models.autoencoder import load_autoencoder
+from ganmex.models.loading import load_autoencoder
 
 
 def test_pn_changes_the_class_of_real_test_digits(trained_classifier, mnist_test_digits):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, SHARED_DATA
 
-from ganmex.pipeline.artifacts import PARTIAL_SUFFIX, RESUME_CHECKPOINT
+from ganmex.artifacts import PARTIAL_SUFFIX, RESUME_CHECKPOINT
 from ganmex.pipeline.runner import run
 
 TINY = ["stage=classifier", "logger=none", "callbacks=none"]

@@ -8,8 +8,9 @@ import lightning as L
 import pytest
 import torch
 
-from ganmex.models.counterfactual import CounterfactualGenerator, load_counterfactual_generator
-from ganmex.pipeline.artifacts import load_artifact_dir
+from ganmex.artifacts import load_artifact_dir
+from ganmex.models.counterfactual import CounterfactualGenerator
+from ganmex.models.loading import load_counterfactual_generator
 from ganmex.pipeline.gan_stage import GRID_PNG, build_ganmex_module
 from ganmex.pipeline.runner import run
 

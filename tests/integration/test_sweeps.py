@@ -13,7 +13,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from ganmex.pipeline.errors import ConfigError
+from ganmex.errors import ConfigError
 from ganmex.pipeline.objective import objective_value, validity_at_bounded_proximity
 from ganmex.report.wandb_run import configure_wandb, override_tags, sweep_group
 

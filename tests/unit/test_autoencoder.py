@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganmex.models.autoencoder import ConvAutoencoder, load_autoencoder
-from ganmex.pipeline.artifacts import Artifact
+from ganmex.artifacts import Artifact
+from ganmex.models.autoencoder import ConvAutoencoder
+from ganmex.models.loading import load_autoencoder
 from ganmex.training.autoencoder import AutoencoderModule, random_box_masks
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-from ganmex.pipeline.errors import ConfigError
+from ganmex.errors import ConfigError
 from ganmex.pipeline.runner import selected_stages, validate
 
 

@@ -105,20 +105,53 @@ class Artifact:
         return self.path
 
 
-def find_artifact(root: Path, stage: str, key: str) -> Artifact:
-    return Artifact(stage, key, Path(root))
+def newest_artifact(root: str | Path, stage: str) -> Path:
+    """The most recently finished `<stage>-<hash>` directory under root (for scripts and notebooks)."""
+    finished = [p for p in Path(root).glob(f"{stage}-*") if (p / METRICS).is_file()]
+    if not finished:
+        raise FileNotFoundError(
+            f"no finished {stage}-<hash> artifact under {root}; run `python train.py` to create one"
+        )
+    return max(finished, key=lambda p: (p / METRICS).stat().st_mtime)
 
 
-def load_artifact_dir(path: str | Path) -> tuple[dict, dict]:
-    """(config, checkpoint state) of a finished artifact directory, with a clear error otherwise."""
+def artifact_kind(config: dict) -> str | None:
+    """Which stage wrote an artifact: recorded as `stage`, else inferred from its config sections."""
+    if config.get("stage"):
+        return str(config["stage"])
+    return next((k for k in ("gan", "autoencoder", "oracle", "classifier") if k in config), None)
+
+
+# how to create each kind of artifact, for error messages
+CREATE_COMMAND = {
+    "classifier": "python train.py stage=classifier",
+    "oracle": "python train.py stage=oracle",
+    "gan": "python train.py stage=gan",
+    "autoencoder": "python train.py stage=autoencoder autoencoder=conv_ae",
+}
+
+
+def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+    """(config, checkpoint state) of a finished artifact directory of one of `kinds`, with a clear
+    error for an unfinished directory, a missing file or an artifact of another kind."""
     path = Path(path)
+    wanted = " or ".join(kinds) if kinds else "stage"
+    create = CREATE_COMMAND.get(kinds[0], "python train.py") if kinds else "python train.py"
     if path.name.endswith(PARTIAL_SUFFIX):
-        raise FileNotFoundError(f"{path} is an unfinished artifact (a run was interrupted); rerun the stage")
+        raise FileNotFoundError(
+            f"{path} is an unfinished {wanted} artifact (a run was interrupted); rerun `{create}`"
+        )
     if not (path / METRICS).is_file() or not (path / CHECKPOINT).is_file():
         raise FileNotFoundError(
-            f"no finished artifact at {path} (expected {CHECKPOINT}, {CONFIG} and {METRICS}); "
-            f"run `python train.py` to create it"
+            f"no finished {wanted} artifact at {path} (expected {CHECKPOINT}, {CONFIG} and {METRICS}); "
+            f"create one with `{create}`"
         )
     config = OmegaConf.to_container(OmegaConf.load(path / CONFIG), resolve=True)
+    kind = artifact_kind(config)
+    if kinds is not None and kind not in kinds:
+        raise FileNotFoundError(
+            f"{path} is a {kind} artifact, not a {wanted} artifact; "
+            f"pass a {kinds[0]}-<hash> directory"
+        )
     state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
     return config, state
