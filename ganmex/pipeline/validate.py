@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from ganmex.errors import ConfigError
+from ganmex.errors import ConfigError, check_choice  # noqa: F401  (re-exported for the runner)
 
 POSITIVE_KEYS = ("lr", "batch_size", "eval_batch_size", "image_size", "max_epochs", "max_steps", "steps")
 
@@ -49,11 +49,6 @@ def _example(leaf: str) -> str:
     return (
         "1e-3" if leaf.endswith("lr") else "64" if "batch" in leaf else "28" if leaf == "image_size" else "10"
     )
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(choices)}")
 
 
 def check_classifier_fits(cfg: DictConfig) -> None:
