@@ -24,7 +24,12 @@ with torch.no_grad():
         t = time.perf_counter()
         [as_pixels(x, tolerance=FORWARD_TOLERANCE) for _ in range(200)]
         alone.append((time.perf_counter() - t) / 200)
-med = lambda v: sorted(v)[len(v) // 2]
+
+
+def med(v: list[float]) -> float:
+    return sorted(v)[len(v) // 2]
+
+
 print(
     f"median forward with check {med(checked) * 1e6:.0f} us, without {med(raw) * 1e6:.0f} us, "
     f"check alone {med(alone) * 1e6:.1f} us = {100 * med(alone) / med(raw):.2f}% of the forward"
