@@ -90,6 +90,11 @@ class ImageDataModule(L.LightningDataModule, ABC):
         a subclass returns `replaces_root: True` when that makes `root` irrelevant."""
         return {}
 
+    @classmethod
+    def native_image_size(cls, cfg: dict) -> int | None:
+        """The side of the images when the data is not resized to `image_size` (None: it is resized)."""
+        return None
+
     def checked(self, data: ImageTensorDataset, split: str) -> ImageTensorDataset:
         """`data` after checking its labels are class indices in [0, num_classes)."""
         if len(data.labels):

@@ -20,6 +20,8 @@ _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# image side of each set: torchvision sets are loaded as they are, not resized
+NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "svhn": 32, "cifar10": 32}
 # what the identity records for files that are (or will be, when downloaded) torchvision's release
 OFFICIAL = "official torchvision release"
 _SOURCES = {
@@ -67,6 +69,10 @@ class TorchvisionDataModule(ImageDataModule):
         self.root = Path(root)
         self.download = download
         self.network_timeout_s = network_timeout_s
+
+    @classmethod
+    def native_image_size(cls, cfg: dict) -> int | None:
+        return NATIVE_SIZE.get(cfg.get("name"))
 
     @classmethod
     def content_identity(cls, cfg: dict) -> dict:

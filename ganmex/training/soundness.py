@@ -41,8 +41,8 @@ class NonFiniteLossCallback(L.Callback):
 
     def _fail(self, name: str, value: float, step: int) -> None:
         raise UnsoundTrainingError(
-            f"{self.stage} training stopped at step {step}: {name}={value} is not finite; {self.hint}; "
-            f"the unfinished artifact is left in its .partial directory"
+            f"{self.stage} training stopped after {step} optimizer steps: {name}={value} is not finite; "
+            f"{self.hint}; the unfinished artifact is left in its .partial directory"
         )
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
