@@ -50,7 +50,10 @@ NUMBER_KEYS = (
 DRY_BATCH = 2
 
 
-def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def _walk(node: Any, prefix: str = "", containers: bool = False) -> Iterator[tuple[str, Any]]:
+    """(dotted path, value) of every leaf; of every dict/list node too when `containers`."""
+    if containers and prefix and isinstance(node, DictConfig | ListConfig):
+        yield prefix.rstrip("."), node
     if isinstance(node, DictConfig):
         for key in node.keys():
             if key == "hydra":
@@ -59,10 +62,10 @@ def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
                 value = node[key]
             except Exception:  # unresolvable interpolations (hydra:...) are checked where they are used
                 continue
-            yield from _walk(value, f"{prefix}{key}.")
+            yield from _walk(value, f"{prefix}{key}.", containers)
     elif isinstance(node, ListConfig):
         for i, value in enumerate(node):
-            yield from _walk(value, f"{prefix}{i}.")
+            yield from _walk(value, f"{prefix}{i}.", containers)
     else:
         yield prefix.rstrip("."), node
 
@@ -74,10 +77,12 @@ def _is_number_key(leaf: str) -> bool:
 def check_types(cfg: DictConfig) -> None:
     """Numeric keys hold numbers (`classifier.optimizer.lr=abc` fails here, not deep in the optimiser);
     integer keys hold whole numbers. null means 'the default' and passes."""
-    for path, value in _walk(cfg):
+    for path, value in _walk(cfg, containers=True):
         leaf = path.rsplit(".", 1)[-1]
         if value is None or not _is_number_key(leaf):
             continue
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
         wanted = "an integer" if leaf in INTEGER_KEYS else "a number"
         number = not isinstance(value, bool) and isinstance(value, int | float)
         if not number or (leaf in INTEGER_KEYS and isinstance(value, float) and not value.is_integer()):
@@ -139,7 +144,6 @@ def check_classifier_fits(cfg: DictConfig) -> None:
     from ganmex.data.base import DatasetInfo
     from ganmex.models.loading import build_classifier
 
-    check_image_size(cfg)
     d = cfg.dataset
     info = DatasetInfo("check", d.num_classes, d.channels, d.image_size, tuple(d.mean), tuple(d.std))
     try:
@@ -156,6 +160,7 @@ def check_classifier_fits(cfg: DictConfig) -> None:
             f"classifier={cfg.classifier.name} gives logits of shape {tuple(logits.shape)} for "
             f"dataset.num_classes={d.num_classes}; expected ({DRY_BATCH}, {d.num_classes})"
         )
+    check_image_size(cfg)
 
 
 def check_gan_batch(cfg: DictConfig) -> None:
