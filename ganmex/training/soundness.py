@@ -45,14 +45,21 @@ class NonFiniteLossCallback(L.Callback):
             f"{self.hint}; the unfinished artifact is left in its .partial directory"
         )
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
-        step = trainer.global_step
+    def _first_non_finite(self, trainer: L.Trainer, outputs) -> tuple[str, float] | None:
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss.detach()).all():
-            self._fail("the training step's loss", _as_float(loss), step)
-        for name, value in trainer.callback_metrics.items():
-            if LOSS_MARKER in name and not math.isfinite(_as_float(value)):
-                self._fail(name, _as_float(value), step)
+        watched = {"the training step's loss": loss} if isinstance(loss, torch.Tensor) else {}
+        watched.update({k: v for k, v in trainer.callback_metrics.items() if LOSS_MARKER in k})
+        values = [torch.as_tensor(v).detach().float().reshape(-1)[:1].cpu() for v in watched.values()]
+        if not values or torch.isfinite(torch.cat(values)).all():  # one device sync per step
+            return None
+        return next((k, _as_float(v)) for k, v in watched.items() if not math.isfinite(_as_float(v)))
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
+        found = self._first_non_finite(trainer, outputs)
+        # every rank stops together: a rank that raised alone would leave the others in an all-reduce
+        if trainer.strategy.reduce_boolean_decision(found is not None, all=False):
+            name, value = found or ("a loss on another process", float("nan"))
+            self._fail(name, value, trainer.global_step)
 
 
 def check_sound(stage: str, metrics: Mapping[str, Any], expectations: Mapping[str, float]) -> None:
