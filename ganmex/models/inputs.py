@@ -52,10 +52,11 @@ def as_targets(
     if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.dtype == torch.bool):
         raise ValueError(f"target must hold class indices, got a bool {target}")
     t = torch.as_tensor(target, device=device)
-    if t.is_floating_point() or t.is_complex():
-        if t.is_complex() or not torch.equal(t, t.round()):
-            bad = t.flatten()[:3].tolist() if t.is_complex() else t[t != t.round()][:3].tolist()
-            raise ValueError(f"target holds non-integral values {bad}; pass class indices such as 2 or 2.0")
+    if t.is_complex():
+        raise ValueError(f"target must hold class indices, got complex values {t.flatten()[:3].tolist()}")
+    if t.is_floating_point() and not torch.equal(t, t.round()):
+        bad = ", ".join(f"{v:g}" for v in t[t != t.round()][:3].tolist())
+        raise ValueError(f"target holds non-integral values {bad}; pass class indices such as 2 or 2.0")
     t = t.long()
     if t.dim() == 0:
         t = t.expand(n)
