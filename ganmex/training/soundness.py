@@ -19,6 +19,8 @@ from ganmex.errors import UnsoundTrainingError
 
 # logged metric names the callback watches: every loss a module logs (train/loss, train/g_cls_loss, ...)
 LOSS_MARKER = "loss"
+# the learning-rate keys to name when a stage's loss blows up (default: `<stage>.optimizer.lr`)
+LR_KEYS = {"gan": "gan.g_optimizer.lr / gan.d_optimizer.lr"}
 
 
 def _as_float(value: Any) -> float:
@@ -37,7 +39,7 @@ class NonFiniteLossCallback(L.Callback):
     def __init__(self, stage: str, hint: str | None = None) -> None:
         super().__init__()
         self.stage = stage
-        self.hint = hint or f"lower {stage}'s learning rate (e.g. {stage}.optimizer.lr) or check the data"
+        self.hint = hint or f"lower {LR_KEYS.get(stage, f'{stage}.optimizer.lr')} or check the data"
 
     def _fail(self, name: str, value: float, step: int) -> None:
         raise UnsoundTrainingError(

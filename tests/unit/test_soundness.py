@@ -56,7 +56,9 @@ def test_nan_loss_stops_training_at_that_step_with_a_clear_error(tmp_path):
     ) as info:
         _fit(module, tmp_path)
     assert module.steps_run == 4  # steps 0-2 finite, step 3 NaN: stopped there, not after 20 steps
-    assert "learning rate" in str(info.value) and ".partial" in str(info.value)
+    assert "lower classifier.optimizer.lr or check the data" in str(info.value) and ".partial" in str(
+        info.value
+    )
     assert "\n" not in str(info.value)
 
 
@@ -111,3 +113,41 @@ def test_check_finite_module_names_the_artifact_and_the_tensor():
     net[1].running_var.fill_(math.inf)
     with pytest.raises(UnsoundTrainingError, match=r"1\.running_var"):
         check_finite_module(net, "classifier artifact X")
+
+
+class ManualToy(ToyModule):
+    """Manual optimisation (as the GAN stage) returns no loss: only the logged metrics tell."""
+
+    def __init__(self, nan_from: int) -> None:
+        super().__init__(nan_from)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        optimizer = self.optimizers()
+        (x,) = batch
+        loss = self.layer(x).pow(2).mean()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        self.steps_run += 1
+        bad = float("inf") if batch_idx >= self.nan_from else 0.0
+        self.log("train/g_cls_loss", loss.detach() + bad)
+
+
+def test_manual_optimisation_stops_on_a_logged_infinite_loss(tmp_path):
+    module = ManualToy(nan_from=2)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(64, 2)), batch_size=4)
+    trainer = L.Trainer(
+        max_steps=20,
+        callbacks=[NonFiniteLossCallback("gan")],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with pytest.raises(
+        UnsoundTrainingError, match=r"train/g_cls_loss=inf is not finite; lower gan.g_optimizer.lr"
+    ):
+        trainer.fit(module, data)
+    assert module.steps_run == 3
