@@ -70,6 +70,15 @@ def save_yaml_atomic(path: Path, config: Any) -> None:
     write_text_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(config))))
 
 
+# environment variables that Lightning, torchrun and SLURM set to a process's rank
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_worker_rank() -> bool:
+    """True in a distributed worker process other than the global rank 0."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A stage output directory `<root>/<stage>-<key>` (finished when it holds metrics.json).
@@ -128,8 +137,12 @@ class Artifact:
         replace each other's finished artifact: the second waits (logging that it does), then finds
         the artifact finished and reuses it. `timeout_s=None` waits for ever; otherwise
         ArtifactLockedError after that many seconds. The lock file itself is left in place (deleting
-        it would let a third run lock a different inode).
+        it would let a third run lock a different inode). DDP worker ranks (a non-zero RANK, LOCAL_RANK
+        or NODE_RANK) do not lock: they belong to the run whose rank 0 holds the lock.
         """
+        if is_worker_rank():  # the launching rank holds it for the whole run; waiting here would deadlock
+            yield self.lock_path
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a+") as handle:
             try:

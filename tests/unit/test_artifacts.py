@@ -102,3 +102,10 @@ def test_from_dir_parses_a_standard_name_and_rejects_an_unknown_one(tmp_path):
     assert (artifact.stage, artifact.key, artifact.path) == ("gan", "0123456789", tmp_path / "gan-0123456789")
     with pytest.raises(FileNotFoundError, match=r"nodash is not an artifact directory.*config\.yaml"):
         Artifact.from_dir(tmp_path / "nodash")
+
+
+def test_ddp_worker_ranks_do_not_wait_for_the_lock_their_rank_0_holds(held_lock, monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    started = time.monotonic()
+    with held_lock.lock(timeout_s=0.1):
+        assert time.monotonic() - started < 0.1
