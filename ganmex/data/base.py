@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 from ganmex.data.sampler import BalancedBatchSampler
 from ganmex.data.splits import stratified_split
 from ganmex.data.tensor_dataset import ImageTensorDataset
+from ganmex.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,30 @@ class ImageDataModule(L.LightningDataModule, ABC):
             self.name, self.num_classes, self.channels, self.image_size, self.mean, self.std, self.class_names
         )
 
+    @classmethod
+    def content_identity(cls, cfg: dict) -> dict:
+        """What identifies the data beyond its config (file checksums, ...), for artifact hashes;
+        a subclass returns `replaces_root: True` when that makes `root` irrelevant."""
+        return {}
+
+    @classmethod
+    def native_image_size(cls, cfg: dict) -> int | None:
+        """The side of the images when the data is not resized to `image_size` (None: it is resized)."""
+        return None
+
+    def checked(self, data: ImageTensorDataset, split: str) -> ImageTensorDataset:
+        """`data` after checking its labels are class indices in [0, num_classes)."""
+        if len(data.labels):
+            low, high = int(data.labels.min()), int(data.labels.max())
+            if low < 0 or high >= self.num_classes:
+                bad = low if low < 0 else high
+                fix = "labels must be >= 0" if bad < 0 else f"set dataset.num_classes={high + 1}"
+                raise ConfigError(
+                    f"{self.name} {split} data holds label {bad}, outside [0, {self.num_classes - 1}] for "
+                    f"dataset.num_classes={self.num_classes}; {fix} or fix the labels"
+                )
+        return data
+
     # -- subclasses -------------------------------------------------------------------------
     @abstractmethod
     def load_train(self) -> ImageTensorDataset:
@@ -95,14 +120,14 @@ class ImageDataModule(L.LightningDataModule, ABC):
     # -- Lightning hooks --------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.splits:
-            full = self.load_train()
+            full = self.checked(self.load_train(), "train")
             parts = stratified_split(
                 full.labels, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}, self.seed
             )
             self.splits["train"] = full.subset(parts["train"], self.train_transform)
             self.splits["val"] = full.subset(parts["val"])
         if stage in (None, "test", "predict") and "test" not in self.splits:
-            self.splits["test"] = self.load_test()
+            self.splits["test"] = self.checked(self.load_test(), "test")
 
     def dataset(self, split: str) -> ImageTensorDataset:
         """The split's dataset, loading it if needed."""
@@ -162,7 +187,7 @@ class SplitImageDataModule(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        full = self.load_all()
+        full = self.checked(self.load_all(), "all")
         fractions = {
             "train": 1.0 - self.val_fraction - self.test_fraction,
             "val": self.val_fraction,

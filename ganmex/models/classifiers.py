@@ -11,6 +11,8 @@ import torch
 import torchvision
 from torch import nn
 
+from ganmex.models.inputs import FORWARD_TOLERANCE, as_pixels
+
 
 class Normalize(nn.Module):
     """(x - mean) / std as a layer, so callers always work in pixel space."""
@@ -40,6 +42,10 @@ class Classifier(nn.Module):
         return self.body(self.normalize(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for pixels x (N, C, H, W) in [0, 1]; uint8 is divided by 255. In eval mode (every
+        loaded classifier) floats far outside [0, 1], e.g. 0..255, raise ValueError (`models.inputs`)."""
+        if x.dtype == torch.uint8 or not self.training:
+            x = as_pixels(x, tolerance=FORWARD_TOLERANCE)
         return self.head(self.features(x))
 
 

@@ -31,6 +31,10 @@ class ClassifierStage(TrainedStage):
     def state(self, module: ClassifierModule) -> dict:
         return {"state_dict": self.net.state_dict()}
 
+    def expectations(self) -> dict[str, tuple[float | None, str]]:
+        key = f"{self.section}.min_val_acc"
+        return {"val/acc": (self.settings.get("min_val_acc"), key)}
+
 
 class OracleStage(ClassifierStage):
     """Reads `cfg.oracle` (conf/oracle/*.yaml): a second classifier of another architecture and seed,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
@@ -21,6 +22,7 @@ from ganmex.explain.baselines import BaselineContext
 from ganmex.models.loading import load_classifier, load_counterfactual_generator
 from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact, oracle_artifact
+from ganmex.training.soundness import check_finite_module
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class EvalContext:
         datamodule = build_datamodule(eval_dataset_config(cfg))
         check_compatible(trained, datamodule.info)
         classifier = load_classifier(artifact.path, chosen)
+        check_finite_module(classifier, f"classifier artifact {artifact.path}")
         return cls(cfg, artifact, classifier, trained, datamodule, datamodule.dataset("test"), chosen)
 
     @property
@@ -111,6 +114,15 @@ class EvalContext:
             raise FileNotFoundError(
                 f"no finished gan artifact at {artifact.path}; train it with `python train.py stage=gan` "
                 f"(same overrides) or drop ganmex from baselines"
+            )
+        trained_against = artifact.config().get("classifier_artifact")
+        if trained_against and Path(trained_against).name != self.artifact.path.name:
+            log.warning(
+                "the GAN %s was trained against classifier %s, but the classifier explained here is %s: "
+                "its counterfactuals may not be valid for this classifier",
+                artifact.path,
+                Path(trained_against).name,
+                self.artifact.path.name,
             )
         return load_counterfactual_generator(artifact.path, self.device)
 

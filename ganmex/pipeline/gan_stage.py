@@ -18,6 +18,7 @@ from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.stage import TrainedStage
 from ganmex.report.gan_grid import CounterfactualGridCallback
 from ganmex.training.ganmex import GanmexModule
+from ganmex.training.soundness import check_finite_module
 
 GRID_PNG = "gan_grid.png"
 
@@ -47,7 +48,7 @@ class GanStage(TrainedStage):
 
     def hash_extra(self) -> dict:
         classifier = classifier_artifact(self.cfg)
-        return {"classifier": f"{classifier.stage}-{classifier.key}"}
+        return {"classifier": classifier.dir_name}
 
     def datamodule(self) -> ImageDataModule:
         self.classifier_dir = classifier_artifact(self.cfg)
@@ -62,7 +63,12 @@ class GanStage(TrainedStage):
         return datamodule
 
     def build_module(self, datamodule: ImageDataModule) -> GanmexModule:
-        return build_ganmex_module(self.cfg, datamodule.info, load_classifier(self.classifier_dir.path))
+        classifier = load_classifier(self.classifier_dir.path)
+        check_finite_module(classifier, f"classifier artifact {self.classifier_dir.path}")
+        return build_ganmex_module(self.cfg, datamodule.info, classifier)
+
+    def expectations(self) -> dict[str, tuple[float | None, str]]:
+        return {"val/validity": (self.settings.get("min_validity"), "gan.min_validity")}
 
     def trainer_options(self, datamodule: ImageDataModule) -> dict[str, Any]:
         # the balanced sampler already draws per-rank batches (seed offset by rank); Lightning cannot wrap it

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganmex.artifacts import write_json_atomic
 from ganmex.errors import ConfigError, check_choice
 from ganmex.pipeline.stage import StageResult
-from ganmex.pipeline.validate import check_classifier_fits, check_positive
+from ganmex.pipeline.validate import check_config
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ def selected_stages(cfg: DictConfig) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
-    check_positive(cfg)
-    check_classifier_fits(cfg)
+    check_config(cfg)
     selected_stages(cfg)
 
 

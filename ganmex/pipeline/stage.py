@@ -18,7 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import Artifact
 from ganmex.data.base import ImageDataModule
-from ganmex.pipeline.build import build_datamodule, build_trainer, dataset_identity
+from ganmex.data.identity import dataset_identity
+from ganmex.errors import ConfigError
+from ganmex.pipeline.build import build_datamodule, build_trainer
+from ganmex.training.checkpointing import AtomicCheckpointIO, usable_resume_checkpoint
+from ganmex.training.soundness import NonFiniteLossCallback, check_sound
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,7 @@ def stage_artifact(cfg: DictConfig, section: str, extra: dict | None = None) -> 
     node = cfg.get(section)
     explicit = node.get("artifact") if node is not None else None
     if explicit:
-        path = Path(explicit)
-        name, _, key = path.name.partition("-")
-        return Artifact(name, key, path.parent)
+        return explicit_artifact(section, explicit)
     payload = {
         "dataset": dataset_identity(cfg.dataset),
         section: hashed_section(node),
@@ -71,6 +73,22 @@ def stage_artifact(cfg: DictConfig, section: str, extra: dict | None = None) -> 
         **(extra or {}),
     }
     return Artifact(section, config_hash(payload), Path(cfg.paths.artifact_dir))
+
+
+# which artifact kinds an explicit `<section>.artifact=` may name
+ACCEPTED_KINDS = {"oracle": ("oracle", "classifier")}
+
+
+def explicit_artifact(section: str, path: str | Path) -> Artifact:
+    """The artifact at `<section>.artifact=<path>`, refused when another stage wrote it."""
+    artifact = Artifact.from_dir(path)
+    accepted = ACCEPTED_KINDS.get(section, (section,))
+    if artifact.stage not in accepted:
+        raise ConfigError(
+            f"{section}.artifact={path} is a {artifact.stage} artifact, not a {section} artifact; "
+            f"pass a {section}-<hash> directory or unset {section}.artifact to train one"
+        )
+    return artifact
 
 
 def scalar_metrics(metrics: dict, prefixes: tuple[str, ...]) -> dict[str, float]:
@@ -119,6 +137,10 @@ class TrainedStage:
     def extra_callbacks(self, work_dir: Path) -> list[L.Callback]:
         return []
 
+    def expectations(self) -> dict[str, tuple[float | None, str]]:
+        """Quality floors checked before commit: metric -> (floor, the config key that sets it)."""
+        return {}
+
     def record(self, datamodule: ImageDataModule) -> dict:
         """What the artifact was made from (config.yaml)."""
         return {
@@ -144,30 +166,39 @@ class TrainedStage:
         started = time.perf_counter()
         artifact = self.artifact()
         if artifact.exists:
-            announce_reuse(artifact)
-            return StageResult(
-                self.section, artifact, True, artifact.metrics(), time.perf_counter() - started
-            )
+            return self._reused(artifact, started)
         if self.settings.get("artifact"):
             raise FileNotFoundError(
                 f"{self.section}.artifact={self.settings.artifact} is not a finished artifact "
                 f"(no metrics.json); unset it to train one"
             )
+        # two identical runs must not resume from each other's checkpoint or replace each other's artifact
+        with artifact.lock(timeout_s=self.cfg.get("artifact_lock_timeout_s")):
+            if artifact.exists:  # another run finished it while we waited
+                return self._reused(artifact, started)
+            metrics = self._train(artifact, started)
+        return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
+
+    def _reused(self, artifact: Artifact, started: float) -> StageResult:
+        announce_reuse(artifact)
+        return StageResult(self.section, artifact, True, artifact.metrics(), time.perf_counter() - started)
+
+    def _train(self, artifact: Artifact, started: float) -> dict:
         L.seed_everything(self.seed, workers=True)
         datamodule = self.datamodule()
         module = self.build_module(datamodule)
         work_dir = artifact.begin()
-        resume = artifact.resume_checkpoint()
+        resume = usable_resume_checkpoint(artifact.resume_checkpoint())
         if resume is not None:
             log.info("resuming %s training from %s", self.section, resume)
-        trainer = build_trainer(
-            self.cfg, self.section, work_dir, self.settings.trainer, **self.trainer_options(datamodule)
-        )
-        trainer.callbacks.extend(self.extra_callbacks(work_dir))
+        options = {"plugins": [AtomicCheckpointIO()], **self.trainer_options(datamodule)}
+        trainer = build_trainer(self.cfg, self.section, work_dir, self.settings.trainer, **options)
+        trainer.callbacks.extend([NonFiniteLossCallback(self.section), *self.extra_callbacks(work_dir)])
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
         metrics.update(self.test(trainer, module, datamodule))
         metrics["train_time_s"] = round(time.perf_counter() - started, 2)
+        check_sound(self.section, metrics, self.expectations())  # an unsound stage stays in .partial
         if trainer.is_global_zero:
             artifact.commit(self.state(module), self.record(datamodule), metrics)
         log.info(
@@ -175,4 +206,4 @@ class TrainedStage:
             self.section,
             ", ".join(f"{k} = {metrics[k]:.4f}" for k in self.headline if k in metrics),
         )
-        return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
+        return metrics

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 
 TINY = [
     "stage=gan",
+    "gan.min_validity=null",
     "gan=stargan",
     "logger=none",
     "callbacks=none",
