@@ -63,7 +63,10 @@ _RANK_ZERO_LOGGERS = (
     "lightning_utilities.core.rank_zero",
 )
 _RANK_ZERO_RECORDS: tuple[tuple[str, str], ...] = (
-    (r"💡 Tip: For seamless cloud logging and experiment tracking, try installing \[litlogger\]", "an advert"),
+    (
+        r"💡 Tip: For seamless cloud logging and experiment tracking, try installing \[litlogger\]",
+        "an advert",
+    ),
     (r"💡 Tip: For seamless cloud uploads and versioning, try installing \[litmodels\]", "an advert"),
     (r"GPU available: False, used: False$", "no accelerator exists: nothing to report"),
     (r"TPU available: False, using: 0 TPU cores$", "no accelerator exists: nothing to report"),
@@ -95,7 +98,9 @@ def install_quiet_filters() -> None:
     """Ignore the known-harmless warnings and log records. Idempotent; call it once at start-up."""
     for known in KNOWN_WARNINGS:
         # `module` is matched with re.match; \Z makes it the whole module name, not a prefix
-        warnings.filterwarnings("ignore", message=known.message, category=known.category, module=known.module + r"\Z")
+        warnings.filterwarnings(
+            "ignore", message=known.message, category=known.category, module=known.module + r"\Z"
+        )
     by_logger: dict[str, list[str]] = {}
     for known in KNOWN_LOG_RECORDS:
         by_logger.setdefault(known.logger, []).append(known.message)

@@ -88,7 +88,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@pytest.mark.parametrize("name", ["lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"])
+@pytest.mark.parametrize(
+    "name", ["lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"]
+)
 def test_log_filter_drops_only_the_known_records(quiet, name):
     logger = logging.getLogger(name)
     other = logging.getLogger("ganmex.test_quiet")
