@@ -12,47 +12,15 @@ The default interval is the config key `progress.interval_s` (conf/train.yaml, c
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ganmex.progress_text import format_progress_line, stdout_is_tty
+
 log = logging.getLogger("ganmex.progress")
 
 DEFAULT_INTERVAL_S = 30.0  # the fallback when no config is at hand; `progress.interval_s` sets it
-
-
-def format_duration(seconds: float) -> str:
-    """`M:SS` below an hour, `H:MM:SS` above (what rich's columns show too)."""
-    total = max(0, int(round(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def eta_seconds(elapsed: float, done: int, total: int) -> float | None:
-    """Remaining time at the mean pace so far: 0 when all is done, None while there is no pace yet."""
-    if done >= total:
-        return 0.0
-    if done <= 0 or elapsed <= 0:
-        return None
-    return elapsed / done * (total - done)
-
-
-def format_progress_line(description: str, done: int, total: int, label: str, elapsed: float) -> str:
-    """One self-contained line: counts, percent, what runs now, elapsed and ETA."""
-    percent = f" ({100 * done // total}%)" if total > 0 else ""
-    what = f" {label}" if label else ""
-    eta = eta_seconds(elapsed, done, total)
-    eta_text = format_duration(eta) if eta is not None else "?"
-    return (
-        f"{description}: {done}/{total}{percent}{what} — elapsed {format_duration(elapsed)}, ETA {eta_text}"
-    )
-
-
-def stdout_is_tty() -> bool:
-    isatty = getattr(sys.stdout, "isatty", None)
-    return bool(isatty and isatty())
 
 
 class Progress:

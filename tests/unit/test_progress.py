@@ -8,7 +8,8 @@ import logging
 import pytest
 from rich.console import Console
 
-from ganmex.report.progress import Progress, eta_seconds, format_duration, format_progress_line
+from ganmex.progress_text import eta_seconds, format_duration, format_progress_line
+from ganmex.report.progress import Progress
 
 
 class FakeClock:

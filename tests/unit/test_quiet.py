@@ -58,8 +58,9 @@ def test_unrelated_warnings_from_the_silenced_module_still_show(quiet):
 
 def test_manual_optimisation_checkpoint_warning_is_dropped(quiet):
     text = (
-        "Using ModelCheckpoint with manual optimization and every_n_train_steps, but no pre-optimization state "
-        "was saved. The checkpoint will contain the model state AFTER optimization.\nExample:\n..."
+        "Using ModelCheckpoint with manual optimization and every_n_train_steps, but no "
+        "pre-optimization state was saved. The checkpoint will contain the model state AFTER optimization."
+        "\nExample:\n..."
     )
     _warn_from("lightning.pytorch.callbacks.model_checkpoint", text, UserWarning)
     assert quiet == []
@@ -109,6 +110,7 @@ def test_log_filter_drops_only_the_known_records(quiet, name):
     finally:
         logger.removeHandler(handler)
         other.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
     assert handler.messages == [
         "GPU available: True (cuda), used: False",
         "`Trainer.fit` stopped: `max_steps=10` reached.",
