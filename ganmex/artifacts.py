@@ -150,7 +150,8 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
     kind = artifact_kind(config)
     if kinds is not None and kind not in kinds:
         raise FileNotFoundError(
-            f"{path} is a {kind} artifact, not a {wanted} artifact; pass a {kinds[0]}-<hash> directory"
+            f"{path} is a {kind} artifact, not a {wanted} artifact; "
+            f"pass a {kinds[0]}-<hash> directory"
         )
     state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
     return config, state
