@@ -71,6 +71,10 @@ _RANK_ZERO_RECORDS: tuple[tuple[str, str], ...] = (
     (r"GPU available: False, used: False$", "no accelerator exists: nothing to report"),
     (r"TPU available: False, using: 0 TPU cores$", "no accelerator exists: nothing to report"),
     (r"HPU available: False, using: 0 HPUs$", "no accelerator exists: nothing to report"),
+    (
+        r"`Trainer\(limit_val_batches=1\)` was configured so 1 batch will be used\.$",
+        "the GAN's deliberate single validation batch (conf/gan/stargan.yaml), echoed by each GAN Trainer",
+    ),
 )
 KNOWN_LOG_RECORDS: tuple[KnownLogRecord, ...] = (
     *(KnownLogRecord(name, text, why) for name in _RANK_ZERO_LOGGERS for text, why in _RANK_ZERO_RECORDS),
@@ -80,6 +84,30 @@ KNOWN_LOG_RECORDS: tuple[KnownLogRecord, ...] = (
         "repeated by every Trainer; the device is in the config (trainer=gpu)",
     ),
 )
+
+
+# loggers to which Lightning attaches its own console handler at import time
+_LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+
+
+def route_lightning_logs() -> None:
+    """Send Lightning's log lines through the application's handlers only (Hydra's console + `<task>.log`).
+
+    `import lightning` always adds an `INFO: ...` console handler to the `lightning` logger, and
+    `lightning.pytorch` / `lightning.fabric` add one (and stop propagating) when the root logger had no
+    handler yet. Imported after Hydra configured logging, every Lightning line then prints twice; imported
+    before, it never reaches the run's log file. Call once after Lightning is imported and logging is
+    configured; it does nothing while the root logger has no handler (the lines would be lost).
+    """
+    import lightning  # noqa: F401  (its import adds the handlers removed here)
+
+    if not logging.getLogger().handlers:
+        return
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+            logger.removeHandler(handler)
+        logger.propagate = True
 
 
 class DropMessages(logging.Filter):

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from ganmex.quiet import KNOWN_LOG_RECORDS, DropMessages, install_quiet_filters
+from ganmex.quiet import KNOWN_LOG_RECORDS, DropMessages, install_quiet_filters, route_lightning_logs
 
 LEAFSPEC = (
     "`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec) and "
@@ -122,3 +122,42 @@ def test_install_twice_keeps_one_filter_per_logger(quiet):
     install_quiet_filters()
     logger = logging.getLogger("lightning.pytorch.accelerators.cuda")
     assert sum(isinstance(f, DropMessages) for f in logger.filters) == 1
+
+
+def test_limit_val_batches_echo_dropped_only_for_the_configured_value(quiet):
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    handler = _Collect()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("`Trainer(limit_val_batches=1)` was configured so 1 batch will be used.")
+        logger.info("`Trainer(limit_train_batches=1)` was configured so 1 batch per epoch will be used.")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    assert handler.messages == [
+        "`Trainer(limit_train_batches=1)` was configured so 1 batch per epoch will be used."
+    ]
+
+
+def test_route_lightning_logs_prints_each_line_once_through_the_root_handlers(caplog):
+    import lightning  # noqa: F401
+
+    names = ("lightning", "lightning.pytorch", "lightning.fabric")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names}
+    own = logging.StreamHandler()  # what `import lightning` attaches
+    logging.getLogger("lightning").addHandler(own)
+    try:
+        caplog.set_level(logging.INFO)  # pytest's handler sits on the root logger, as Hydra's do
+        route_lightning_logs()
+        for n in names:
+            logger = logging.getLogger(n)
+            assert logger.propagate
+            assert not [h for h in logger.handlers if type(h) is logging.StreamHandler]
+        logging.getLogger("lightning.pytorch.utilities.rank_zero").info("`Trainer.fit` stopped")
+        assert [r.getMessage() for r in caplog.records] == ["`Trainer.fit` stopped"]
+    finally:
+        for n, (handlers, propagate) in saved.items():
+            logger = logging.getLogger(n)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
