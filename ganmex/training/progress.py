@@ -113,3 +113,18 @@ class ProgressLogCallback(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._active(trainer):
             log.info("%s (done)", self.line(trainer, ended=True))
+
+
+def terminal_progress_bar(**kwargs: Any) -> L.Callback:
+    """Lightning's RichProgressBar, switched off when stdout is not a TTY.
+
+    Redirected to a file, the bar leaves a single stale frame per stage (for a step-bounded GAN one that
+    reads `Epoch 0/-2 ... 30/60 ... 0:01:36` when fit is over); ProgressLogCallback writes lines there
+    instead. A disabled bar (rather than none) keeps Lightning from adding its default TQDM bar.
+    """
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    bar = RichProgressBar(**kwargs)
+    if not stdout_is_tty():
+        bar.disable()
+    return bar

@@ -108,3 +108,13 @@ def test_default_callbacks_config_builds_it_with_the_stage_name(tmp_path):
     progress = [c for c in built if isinstance(c, ProgressLogCallback)]
     assert len(progress) == 1
     assert (progress[0].name, progress[0].interval_s) == ("gan", 30)
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_terminal_progress_bar_only_draws_on_a_tty(monkeypatch, tty):
+    import ganmex.training.progress as progress
+
+    monkeypatch.setattr(progress, "stdout_is_tty", lambda: tty)
+    bar = progress.terminal_progress_bar(leave=True)
+    assert bar.is_enabled is tty
+    assert bar._leave is True  # keyword arguments reach RichProgressBar
