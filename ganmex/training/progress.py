@@ -106,6 +106,9 @@ class ProgressLogCallback(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         now = self._clock()
+        _, done, total = fit_budget(trainer)
+        if total > 0 and done >= total:
+            return  # the end-of-fit line follows at once
         if now - self._last_line >= self.interval_s and self._active(trainer):
             self._last_line = now
             log.info("%s", self.line(trainer))

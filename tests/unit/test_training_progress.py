@@ -118,3 +118,14 @@ def test_terminal_progress_bar_only_draws_on_a_tty(monkeypatch, tty):
     bar = progress.terminal_progress_bar(leave=True)
     assert bar.is_enabled is tty
     assert bar._leave is True  # keyword arguments reach RichProgressBar
+
+
+def test_last_step_is_logged_once_as_done(lines):
+    fit({"interval_s": 0, "tty": False}, max_steps=3, max_epochs=-1)
+    assert [strip_metrics(x).split(", epoch")[0] for x in lines()] == [
+        "classifier: step 0/3 (0%)",
+        "classifier: step 1/3 (33%)",
+        "classifier: step 2/3 (66%)",
+        "classifier: step 3/3 (100%)",
+    ]
+    assert lines()[-1].endswith("(done)")
