@@ -27,7 +27,8 @@ class Progress:
     """Context manager around a loop of `total` items; `advance` after each, `set_label` for what runs now.
 
     `console`: a rich Console (its `is_terminal` decides bar or log lines); None uses stdout's TTY-ness.
-    `clock` is injectable so tests need no sleeps.
+    `clock` is injectable so tests need no sleeps; `enabled=False` (e.g. DDP ranks other than zero) counts
+    silently.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class Progress:
         console: Any = None,
         clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger = log,
+        enabled: bool = True,
     ) -> None:
         if total < 0:
             raise ValueError(f"Progress total={total} must be >= 0")
@@ -54,7 +56,10 @@ class Progress:
         self._started = clock()
         self._last_line: float | None = None
         self._logged_done = -1
-        self._closed = False
+        self._closed = not enabled  # a disabled progress never draws nor logs
+        if not enabled:
+            self._bar = None
+            return
         is_tty = console.is_terminal if console is not None else stdout_is_tty()
         self._bar = self._start_bar(console) if is_tty else None
 
@@ -107,6 +112,8 @@ class Progress:
             self.label = label
         if self._bar is not None:
             self._bar.update(self._task, advance=n, label=self.label)
+            return
+        if self._closed:
             return
         now = self._clock()
         first = self._last_line is None

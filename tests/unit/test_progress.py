@@ -117,3 +117,11 @@ def test_terminal_draws_a_bar_and_logs_nothing(lines):
     assert lines() == []
     text = buffer.getvalue()
     assert "evaluate" in text and "2/2" in text and "IG x ganmex" in text
+
+
+def test_disabled_progress_counts_silently(lines):
+    buffer = io.StringIO()
+    with Progress(2, "evaluate", console=Console(file=buffer, force_terminal=True), enabled=False) as p:
+        p.advance(label="x")
+        p.advance()
+    assert (p.done, lines(), buffer.getvalue()) == (2, [], "")
