@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.errors import ArtifactLockedError
@@ -204,6 +203,8 @@ class Artifact:
         rename it into place. Call it while holding `lock()`."""
         work = self.begin()
         tmp_ckpt = work / f".{CHECKPOINT}.tmp"
+        import torch  # here, not at the top: config checks import this module
+
         torch.save(state, tmp_ckpt)
         os.replace(tmp_ckpt, work / CHECKPOINT)
         record = to_plain(config)
@@ -268,5 +269,7 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
         raise FileNotFoundError(
             f"{path} is a {kind} artifact, not a {wanted} artifact; pass a {kinds[0]}-<hash> directory"
         )
+    import torch  # here, not at the top: config checks import this module
+
     state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
     return config, state

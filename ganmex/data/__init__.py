@@ -11,11 +11,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ganmex.data.base import DatasetInfo, ImageDataModule
+    from ganmex.data.base import ImageDataModule
     from ganmex.data.errors import DatasetNotFoundError
+    from ganmex.data.info import DatasetInfo
 
 _LAZY = {
-    "DatasetInfo": "ganmex.data.base",
+    "DatasetInfo": "ganmex.data.info",
     "ImageDataModule": "ganmex.data.base",
     "DatasetNotFoundError": "ganmex.data.errors",
 }

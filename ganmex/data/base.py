@@ -4,37 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
+from ganmex.data.info import DatasetInfo  # noqa: F401  (re-exported: DatasetInfo lived here)
 from ganmex.data.sampler import BalancedBatchSampler
 from ganmex.data.splits import stratified_split
 from ganmex.data.tensor_dataset import ImageTensorDataset
 from ganmex.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What models need to know about the data; stored in every artifact."""
-
-    name: str
-    num_classes: int
-    channels: int
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    class_names: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DatasetInfo:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class ImageDataModule(L.LightningDataModule, ABC):

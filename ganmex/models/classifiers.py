@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torchvision
 from torch import nn
 
 from ganmex.models.inputs import FORWARD_TOLERANCE, as_pixels
@@ -155,6 +154,8 @@ def cifar_cnn(
 
 def resnet18(channels: int, num_classes: int, image_size: int, mean, std) -> Classifier:
     """torchvision's ResNet-18 with a 3x3 stem and no max-pool, so 28-32 px inputs keep resolution."""
+    import torchvision  # only this architecture needs it
+
     _check_size(image_size, 8, "resnet18")
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     net.conv1 = nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=False)

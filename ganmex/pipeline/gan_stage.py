@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import Artifact
@@ -17,6 +16,7 @@ from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.stage import TrainedStage
 from ganmex.report.gan_grid import CounterfactualGridCallback
+from ganmex.training.checkpoint_callbacks import StepCheckpoint
 from ganmex.training.ganmex import GanmexModule
 from ganmex.training.soundness import check_finite_module
 
@@ -93,7 +93,7 @@ class GanStage(TrainedStage):
         every = self.settings.get("checkpoint_every_n_steps")
         if every:  # step-based resume point: GAN epochs are long
             callbacks.append(
-                ModelCheckpoint(dirpath=work_dir, save_last=True, save_top_k=0, every_n_train_steps=every)
+                StepCheckpoint(dirpath=work_dir, save_last=True, save_top_k=0, every_n_train_steps=every)
             )
         return callbacks
 

@@ -6,13 +6,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import write_json_atomic
 from ganmex.errors import ConfigError, check_choice
-from ganmex.pipeline.stage import StageResult
 from ganmex.pipeline.validate import check_config
+
+if TYPE_CHECKING:  # the stage module imports Lightning: not needed to check a config
+    from ganmex.pipeline.stage import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +60,17 @@ def selected_stages(cfg: DictConfig) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
+    selected_stages(cfg)  # cheap checks first: a bad stage name needs no torch
     check_config(cfg)
-    selected_stages(cfg)
 
 
 def run(cfg: DictConfig) -> dict:
     """Validate, run the stages, and write `<run dir>/metrics.json` describing what ran."""
     validate(cfg)
+    from ganmex.quiet import route_lightning_logs
+    from ganmex.report.run_summary import format_run_summary
+
+    route_lightning_logs()  # Lightning's lines once, in our format, and into train.log
     started = time.perf_counter()
     summary: dict = {"stages": {}, "config": OmegaConf.to_container(cfg, resolve=True)}
     runners = stage_runners()
@@ -72,6 +79,8 @@ def run(cfg: DictConfig) -> dict:
         result = runners[name](cfg)
         summary["stages"][name] = result.summary()
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
+    summary["run_dir"] = str(cfg.paths.output_dir)
+    summary["summary_lines"] = format_run_summary(summary)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "metrics.json", summary)

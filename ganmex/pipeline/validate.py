@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganmex.errors import ConfigError
@@ -136,7 +135,9 @@ def check_image_size(cfg: DictConfig) -> None:
 def check_classifier_fits(cfg: DictConfig) -> None:
     """Build the classifier on the dataset's image size and push one dummy batch through it, so a size
     that the constructor accepts but the forward pass does not fails at start-up too."""
-    from ganmex.data.base import DatasetInfo
+    import torch
+
+    from ganmex.data.info import DatasetInfo
     from ganmex.models.loading import build_classifier
 
     d = cfg.dataset
