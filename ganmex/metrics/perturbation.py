@@ -212,6 +212,7 @@ class PerturbationCurve(Metric):
         def perturbed(mask: Tensor, b: Tensor) -> Tensor:
             mask_img = mask.view(-1, 1, h, w)
             return torch.where(mask_img, ref[b], x[b]) if imputer is None else imputer(x[b], mask_img)
+
         need = self.changed_steps(removed, x, ref)  # (L+1, N): states that differ from the previous step
         steps_idx, ex_idx = need.nonzero(as_tuple=True)
         scores = x.new_zeros(steps, n)

@@ -136,24 +136,26 @@ class NoisyLinearImputer:
             raise ValueError(f"removed mask {tuple(removed.shape)} does not match images {tuple(x.shape)}")
         z = x.reshape(n * c, h, w).float()
         r_mask = removed.expand(n, c, h, w).reshape(n * c, h, w)
+        # an image with no known pixel has a singular system: it takes its own mean instead
+        everything = r_mask.flatten(1).all(1).view(-1, 1, 1)
         solve = self._solve_sparse if self.solver == "sparse" else self._solve_cg
-        filled = solve(z, r_mask).to(x.dtype)
+        filled = solve(z, r_mask & ~everything)
+        filled = torch.where(everything, z.mean((1, 2), keepdim=True), filled).to(x.dtype)
         if self.noise_std > 0:
             filled = filled + self.noise_std * self._noise(filled)
         out = torch.where(r_mask, filled, x.reshape(n * c, h, w)).clamp(0.0, 1.0)
         return out.reshape(n, c, h, w)
 
     def _solve_sparse(self, z: Tensor, r_mask: Tensor) -> Tensor:
-        """(B, H, W) imputed values at the removed pixels (the rest is returned as z), one sparse LU."""
+        """(B, H, W) imputed values at the removed pixels (the rest is returned as z), one sparse LU.
+        Every image must keep a known pixel (then each removed region touches one: the system is regular)."""
         import numpy as np
         import scipy.sparse
         import scipy.sparse.linalg
 
         b, h, w = z.shape
         zc = z.detach().cpu().double()
-        removed = r_mask.detach().cpu()
-        everything = removed.flatten(1).all(1)  # no known pixel: the system is singular; use the mean
-        solvable = removed & ~everything.view(-1, 1, 1)
+        solvable = r_mask.detach().cpu()
         flat = solvable.reshape(-1)
         unknown = torch.full((b * h * w,), -1, dtype=torch.long)
         count = int(flat.sum())
@@ -184,12 +186,11 @@ class NoisyLinearImputer:
             )
             solution = scipy.sparse.linalg.spsolve(matrix, rhs.numpy())
             out[img, row, col] = torch.from_numpy(np.asarray(solution, dtype=np.float64))
-        if bool(everything.any()):
-            out[everything] = zc[everything].mean((1, 2), keepdim=True).expand(-1, h, w)
         return out.to(device=z.device, dtype=z.dtype)
 
     def _solve_cg(self, z: Tensor, r_bool: Tensor) -> Tensor:
-        """(B, H, W) imputed values by batched conjugate gradients on z's device."""
+        """(B, H, W) imputed values by batched conjugate gradients on z's device (every image keeps a
+        known pixel, as for the sparse solver)."""
         r_mask = r_bool.float()
         k_mask = 1.0 - r_mask
         weight = self._neighbour_sum(torch.ones_like(z))  # fewer neighbours at the borders
@@ -198,12 +199,7 @@ class NoisyLinearImputer:
             return r_mask * (weight * v - self._neighbour_sum(v))
 
         b = r_mask * self._neighbour_sum(z * k_mask)
-        n_known = k_mask.sum((1, 2), keepdim=True)
-        start = torch.where(
-            n_known > 0,
-            (z * k_mask).sum((1, 2), keepdim=True) / n_known.clamp_min(1),
-            z.mean((1, 2), keepdim=True),
-        )
+        start = (z * k_mask).sum((1, 2), keepdim=True) / k_mask.sum((1, 2), keepdim=True).clamp_min(1)
         v = r_mask * start
         res = b - apply(v)
         p = res.clone()

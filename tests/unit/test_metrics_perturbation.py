@@ -127,11 +127,12 @@ def test_blur_keeps_constants_and_mass():
         BlurReference(0.0)
 
 
-def test_road_imputation_is_the_weighted_neighbour_mean():
+@pytest.mark.parametrize("solver", ["sparse", "cg"])
+def test_road_imputation_is_the_weighted_neighbour_mean(solver):
     torch.manual_seed(0)
     x = torch.rand(3, 2, 9, 9)
     removed = torch.rand(3, 1, 9, 9) < 0.4
-    out = NoisyLinearImputer(noise_std=0.0, tol=1e-10, max_iter=500).impute(x, removed)
+    out = NoisyLinearImputer(noise_std=0.0, tol=1e-10, max_iter=500, solver=solver).impute(x, removed)
     keep = ~removed.expand_as(x)
     assert torch.equal(out[keep], x[keep])
     # every removed pixel equals the 1/6 (direct), 1/12 (diagonal) weighted mean of its in-image neighbours
@@ -141,8 +142,26 @@ def test_road_imputation_is_the_weighted_neighbour_mean():
     rem = removed.expand_as(x).reshape(6, 1, 9, 9)
     torch.testing.assert_close(flat[rem], mean[rem], atol=1e-5, rtol=0)
     # nothing known left: the image's own mean
-    full = NoisyLinearImputer(noise_std=0.0).impute(x, torch.ones(3, 1, 9, 9, dtype=torch.bool))
+    full = NoisyLinearImputer(noise_std=0.0, solver=solver).impute(
+        x, torch.ones(3, 1, 9, 9, dtype=torch.bool)
+    )
     torch.testing.assert_close(full, x.mean((2, 3), keepdim=True).expand_as(x))
+    # one image fully removed beside partly removed ones in the same batch
+    mixed = removed.clone()
+    mixed[1] = True
+    out = NoisyLinearImputer(noise_std=0.0, solver=solver, tol=1e-10, max_iter=500).impute(x, mixed)
+    torch.testing.assert_close(out[1], x[1].mean((1, 2), keepdim=True).expand_as(x[1]))
+
+
+def test_road_solvers_agree_and_bad_solver_is_named():
+    torch.manual_seed(1)
+    x = torch.rand(4, 1, 12, 12)
+    removed = torch.rand(4, 1, 12, 12) < 0.7
+    sparse = NoisyLinearImputer(noise_std=0.0).impute(x, removed)
+    cg = NoisyLinearImputer(noise_std=0.0, solver="cg", tol=1e-7, max_iter=1000).impute(x, removed)
+    torch.testing.assert_close(sparse, cg, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="unknown ROAD solver 'lu'"):
+        NoisyLinearImputer(solver="lu")
 
 
 def test_road_noise_is_seeded_and_curves_accept_imputers():
