@@ -23,7 +23,7 @@ from ganmex.models.loading import load_classifier
 from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
-from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
+from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
 from ganmex.pipeline.explain_mode import baseline_context
 from ganmex.pipeline.stage import StageResult
 from ganmex.report import aggregate, write_report
@@ -144,6 +144,9 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     info = DatasetInfo.from_dict(artifact.config()["dataset_info"])
     test, eval_name = evaluation_images(cfg, info)
     plan = build_plan(cfg, classifier, device)
+    plan.masks = evaluation_masks(
+        build_datamodule(eval_dataset_config(cfg)), len(test)
+    )  # decoy_mnist ground truth
     output_dir = Path(cfg.paths.output_dir)
     module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
     module.results_dir = output_dir
