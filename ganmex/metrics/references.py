@@ -80,6 +80,7 @@ NEIGHBOURS = tuple(
     if (dr, dc) != (0, 0)
 )
 SOLVERS = ("sparse", "cg")
+COMPACT_EVERY = 8  # CG drops converged images once >= 1/8 of the active ones have converged
 
 
 class NoisyLinearImputer:
@@ -87,11 +88,13 @@ class NoisyLinearImputer:
     8 neighbours (direct 1/6, diagonal 1/12), solved jointly over all removed pixels, plus Gaussian noise.
     An image with every pixel removed is filled with its own mean.
 
-    solver="sparse" (default, fast on CPU): the equations of every image of the batch form one
-    block-diagonal sparse system, assembled with vectorised index arithmetic and solved by one direct
-    sparse LU (scipy's SuperLU, natural order: banded blocks), one factorisation per batch, not per image.
-    solver="cg": batched conjugate gradients on the graph Laplacian restricted to the removed pixels
-    (all on the input's device; for GPUs), stopped at |residual| <= tol * max(1, |rhs|) or max_iter.
+    solver="cg" (default): batched conjugate gradients on the graph Laplacian restricted to the removed
+    pixels, all on the input's device, each image stopped at |residual| <= tol * max(1, |rhs|) or max_iter;
+    with `active_set` (default) converged images leave the batch, so the cost follows the mean iteration
+    count, not the slowest image's (measured in docs/benchmarks.md).
+    solver="sparse": the equations of every image of the batch as one block-diagonal sparse system,
+    assembled with vectorised index arithmetic and solved by one direct sparse LU (scipy's SuperLU,
+    natural order: banded blocks) on the CPU: exact, no tolerance, but slower than CG on 28x28 digits.
     """
 
     def __init__(
@@ -100,7 +103,8 @@ class NoisyLinearImputer:
         max_iter: int = 300,
         tol: float = 1e-5,
         seed: int = 0,
-        solver: str = "sparse",
+        solver: str = "cg",
+        active_set: bool = True,
     ) -> None:
         if noise_std < 0:
             raise ValueError(f"ROAD noise_std must be >= 0, got {noise_std}")
@@ -111,6 +115,7 @@ class NoisyLinearImputer:
         self.tol = float(tol)
         self.seed = int(seed)
         self.solver = solver
+        self.active_set = bool(active_set)
         self._generator: torch.Generator | None = None
 
     def reset(self) -> None:
@@ -193,25 +198,35 @@ class NoisyLinearImputer:
 
     def _solve_cg(self, z: Tensor, r_bool: Tensor) -> Tensor:
         """(B, H, W) imputed values by batched conjugate gradients on z's device (every image keeps a
-        known pixel, as for the sparse solver)."""
-        r_mask = r_bool.float()
+        known pixel, as for the sparse solver). With `active_set`, images whose residual has converged
+        leave the batch (once at least 1/COMPACT_EVERY of the remaining ones have), so the work follows
+        the mean iteration count, not the slowest image's."""
+        r_mask = r_bool.to(z.dtype)
         k_mask = 1.0 - r_mask
-        weight = self._neighbour_sum(torch.ones_like(z))  # fewer neighbours at the borders
+        weight = self._neighbour_sum(torch.ones_like(z[:1]))  # fewer neighbours at the borders
 
-        def apply(v: Tensor) -> Tensor:  # the Laplacian restricted to removed pixels (v is zero elsewhere)
-            return r_mask * (weight * v - self._neighbour_sum(v))
+        def apply(v: Tensor, r: Tensor) -> Tensor:  # the Laplacian restricted to removed pixels
+            return r * (weight * v - self._neighbour_sum(v))
 
         b = r_mask * self._neighbour_sum(z * k_mask)
         start = (z * k_mask).sum((1, 2), keepdim=True) / k_mask.sum((1, 2), keepdim=True).clamp_min(1)
         v = r_mask * start
-        res = b - apply(v)
+        res = b - apply(v, r_mask)
         p = res.clone()
         rr = (res * res).sum((1, 2), keepdim=True)
         stop = (self.tol * b.flatten(1).norm(dim=1).clamp_min(1.0)).view(-1, 1, 1) ** 2  # relative to |b|
+        out = v.clone()
+        active = torch.arange(z.shape[0], device=z.device)
         for _ in range(self.max_iter):
-            if bool((rr <= stop).all()):
+            done = (rr <= stop).view(-1)
+            n_done = int(done.sum())
+            if n_done == done.numel():
                 break
-            ap = apply(p)
+            if self.active_set and n_done * COMPACT_EVERY >= done.numel():
+                out[active[done]] = v[done]
+                keep = ~done
+                active, v, res, p, rr, stop, r_mask = (t[keep] for t in (active, v, res, p, rr, stop, r_mask))
+            ap = apply(p, r_mask)
             pap = (p * ap).sum((1, 2), keepdim=True)
             alpha = torch.where(pap > 0, rr / pap.clamp_min(1e-30), torch.zeros_like(pap))
             v = v + alpha * p
@@ -219,4 +234,5 @@ class NoisyLinearImputer:
             rr_new = (res * res).sum((1, 2), keepdim=True)
             p = res + torch.where(rr > 0, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr)) * p
             rr = rr_new
-        return v
+        out[active] = v
+        return out
