@@ -95,11 +95,19 @@ class PerturbationCurve(Metric):
         min_score_gap (deletion: 1 -> 0, lower is more faithful; insertion: 0 -> 1, higher is more faithful);
         aopc: mean over the steps of the score drop from the start (deletion) or rise (insertion);
         flip_fraction: first fraction at which the prediction is t (deletion) or back to c (insertion), NaN
-        if it never is.
+        if it never is. With `exact_flip` (default) it is found at single-feature resolution: the coarse
+        curve brackets the first flipped step, then a bisection over the feature count inside that bracket
+        (about log2(features per step) more batched forward passes) finds the first k with the goal class
+        after k-1 without it; so it is k / F, not a multiple of 1/num_steps. (If the prediction flips and
+        flips back inside one bracket, the bisection finds one of the flips there.)
+
+    `higher_is_better` gives each output's direction in deletion mode; use `InsertionCurve` for insertion,
+    whose directions differ (torchmetrics makes the attribute a class constant).
     """
 
     is_differentiable = False
-    higher_is_better = None
+    # deletion (the default mode): a faithful ranking makes the score fall fast and flip early
+    higher_is_better = {"auc": False, "auc_normalised": False, "aopc": True, "flip_fraction": False}
     full_state_update = False
 
     def __init__(
@@ -114,10 +122,12 @@ class PerturbationCurve(Metric):
         max_batch: int = 1024,
         min_score_gap: float = 1e-6,
         skip_unchanged: bool = True,
+        exact_flip: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.skip_unchanged = bool(skip_unchanged)
+        self.exact_flip = bool(exact_flip)
         self.mode = _choice(mode, MODES, "perturbation mode")
         self.order = _choice(order, ORDERS, "feature order")
         self.feature = _choice(feature, FEATURES, "feature type")
@@ -138,6 +148,19 @@ class PerturbationCurve(Metric):
 
     def removed_masks(self, attributions: Tensor, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """(L+1, N, H*W) bool masks of removed pixels at each step, and the (L+1,) feature fractions."""
+        rank_pix, n_features = self.feature_ranks(attributions, inputs)
+        counts = removal_counts(n_features, self.num_steps, self.features_per_step)
+        k = torch.tensor(counts, device=inputs.device).view(-1, 1, 1)
+        return self.state(rank_pix.unsqueeze(0), k), k.view(-1).to(inputs.dtype) / n_features
+
+    def state(self, rank_pix: Tensor, k: Tensor) -> Tensor:
+        """Removed pixels after k steps of features: the first k in the order (deletion) or all but them
+        (insertion restores the first k)."""
+        taken = rank_pix < k
+        return taken if self.mode == "deletion" else ~taken
+
+    def feature_ranks(self, attributions: Tensor, inputs: Tensor) -> tuple[Tensor, int]:
+        """(N, H*W) position of each pixel's feature in the removal order, and the number of features."""
         n, _, h, w = inputs.shape
         a_pix = spatial_attributions(attributions, inputs)
         ids, n_features = feature_map(h, w, self.feature, self.patch_size, inputs.device)
@@ -149,12 +172,7 @@ class PerturbationCurve(Metric):
         rank = torch.empty_like(order).scatter_(
             1, order, torch.arange(n_features, device=inputs.device).expand(n, -1)
         )
-        rank_pix = rank[:, ids]  # (N, H*W) position of each pixel's feature in the order
-        counts = removal_counts(n_features, self.num_steps, self.features_per_step)
-        k = torch.tensor(counts, device=inputs.device).view(-1, 1, 1)
-        taken = rank_pix.unsqueeze(0) < k  # first k features in the order
-        removed = taken if self.mode == "deletion" else ~taken
-        return removed, k.view(-1).to(inputs.dtype) / n_features
+        return rank[:, ids], n_features
 
     def changed_steps(self, removed: Tensor, x: Tensor, ref: Tensor | None) -> Tensor:
         """(L+1, N) True where the perturbed image differs from the previous step's, so it needs a forward
@@ -180,23 +198,28 @@ class PerturbationCurve(Metric):
         n, c, h, w = x.shape
         source = as_labels(source, n, x.device, "source")
         target = as_labels(target, n, x.device, "target")
-        removed, fractions = self.removed_masks(attributions, x)
+        rank_pix, n_features = self.feature_ranks(attributions, x)
+        counts = removal_counts(n_features, self.num_steps, self.features_per_step)
+        k_steps = torch.tensor(counts, device=x.device)
+        removed = self.state(rank_pix.unsqueeze(0), k_steps.view(-1, 1, 1))
+        fractions = k_steps.to(x.dtype) / n_features
         steps = removed.shape[0]
         imputer = getattr(reference, "impute", None)
         ref = None
         if imputer is None:
             ref = reference_like(reference(x, source, target) if callable(reference) else reference, x)
+
+        def perturbed(mask: Tensor, b: Tensor) -> Tensor:
+            mask_img = mask.view(-1, 1, h, w)
+            return torch.where(mask_img, ref[b], x[b]) if imputer is None else imputer(x[b], mask_img)
+
         need = self.changed_steps(removed, x, ref)  # (L+1, N): states that differ from the previous step
         steps_idx, ex_idx = need.nonzero(as_tuple=True)
         scores = x.new_zeros(steps, n)
         preds = torch.zeros(steps, n, dtype=torch.long, device=x.device)
         for start in range(0, steps_idx.numel(), self.max_batch):
             j, b = steps_idx[start : start + self.max_batch], ex_idx[start : start + self.max_batch]
-            mask_img = removed[j, b].view(-1, 1, h, w)
-            if imputer is None:
-                images = torch.where(mask_img, ref[b], x[b])
-            else:
-                images = imputer(x[b], mask_img)
+            images = perturbed(removed[j, b], b)
             sc, pr = batched_scores(model, images, source[b], target[b], self.score, self.max_batch)
             scores[j, b] = sc.to(scores.dtype)
             preds[j, b] = pr
@@ -208,11 +231,42 @@ class PerturbationCurve(Metric):
         goal = target if self.mode == "deletion" else source
         flipped = pred == goal.view(-1, 1)
         first = torch.where(flipped.any(1), flipped.float().argmax(1), torch.full_like(source, -1))
-        flip = fractions[first.clamp_min(0)]
+        k_flip = k_steps[first.clamp_min(0)]
+        if self.exact_flip:
+            lo = torch.where(first > 0, k_steps[(first - 1).clamp_min(0)], k_flip)
+            k_flip = self.bisect_flip(model, perturbed, rank_pix, lo, k_flip, source, target, goal)
+        flip = k_flip.to(x.dtype) / n_features
         flip = torch.where(first >= 0, flip, torch.full_like(flip, float("nan")))
         self.curves.append(curve)
         self.fractions.append(fractions.expand(n, -1))
         self.flip_fractions.append(flip)
+
+    def bisect_flip(
+        self,
+        model: Model,
+        perturbed: Callable[[Tensor, Tensor], Tensor],
+        rank_pix: Tensor,
+        lo: Tensor,
+        hi: Tensor,
+        source: Tensor,
+        target: Tensor,
+        goal: Tensor,
+    ) -> Tensor:
+        """(N,) first feature count k in (lo, hi] whose state predicts `goal`, given that hi does and lo
+        does not: halve every open bracket at once, one batched forward pass per halving."""
+        lo, hi = lo.clone(), hi.clone()
+        while True:
+            (b,) = (hi - lo > 1).nonzero(as_tuple=True)
+            if b.numel() == 0:
+                return hi
+            mid = (lo[b] + hi[b]) // 2
+            mask = self.state(rank_pix[b], mid.view(-1, 1))
+            _, pred = batched_scores(
+                model, perturbed(mask, b), source[b], target[b], self.score, self.max_batch
+            )
+            hit = pred == goal[b]
+            hi[b] = torch.where(hit, mid, hi[b])
+            lo[b] = torch.where(hit, lo[b], mid)
 
     def compute(self) -> dict[str, Tensor]:
         curve = dim_zero_cat(self.curves)
@@ -235,3 +289,15 @@ class PerturbationCurve(Metric):
             "aopc": aopc,
             "flip_fraction": dim_zero_cat(self.flip_fractions),
         }
+
+
+class InsertionCurve(PerturbationCurve):
+    """A `PerturbationCurve` in insertion mode, with insertion's directions."""
+
+    # a faithful ranking makes the score rise fast (high AUC) and return to c early
+    higher_is_better = {"auc": True, "auc_normalised": True, "aopc": True, "flip_fraction": False}
+
+    def __init__(self, mode: str = "insertion", **kwargs) -> None:
+        if mode != "insertion":
+            raise ValueError(f"InsertionCurve has mode insertion, got mode={mode!r}; use PerturbationCurve")
+        super().__init__(mode=mode, **kwargs)

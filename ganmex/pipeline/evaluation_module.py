@@ -5,6 +5,12 @@ test images) and the torchmetrics states are gathered when computed, so `trainer
 same numbers as one process: batches carry each image's global index and the seeded Monte-Carlo metrics draw
 per pair from (seed, pair id), not from one stream whose order depends on the shard. Rank zero turns the
 computed metrics into `EvalResults`.
+
+Ground truth: when the evaluated dataset provides per-image masks of the deciding pixels (decoy_mnist:
+the class-coded swatch), `plan.masks` holds them indexed like the test split and every method x baseline is
+also scored by the localisation metrics. Sign convention: attributions explain logit_c - logit_t (or logit_c),
+so positive relevance is evidence for the source c over the target t; the localisation metric counts positive
+relevance by default (`relevance: positive`, see ganmex/metrics/localisation.py).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ganmex.explain.api import explain_all
 from ganmex.explain.baselines import Baseline
 from ganmex.explain.methods import AttributionMethod
 from ganmex.explain.pairs import select_pairs
+from ganmex.metrics.localisation import Localisation
 from ganmex.report.records import EvalResults
 from ganmex.report.tables import register_metric
 
@@ -57,6 +64,8 @@ class EvaluationPlan:
     expensive_images: int = 100
     counterfactual_baselines: list[str] = field(default_factory=list)
     train_images: Tensor | None = None
+    # (N, H, W) bool ground-truth masks of the test split's images (indexed like it), or None
+    masks: Tensor | None = None
 
 
 def _key(*parts: str) -> str:
@@ -130,6 +139,7 @@ class EvaluationModule(L.LightningModule):
         xp, source, target = x[pairs.index], pairs.source, pairs.target
         ids = self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pair_strategy)
         self.pixels_per_image = xp[0].numel()
+        masks = self._pair_masks(image_ids, pairs.index)
         explanations = explain_all(xp, source, target, self.plan.methods, self.plan.baselines, model=model)
         budget = self._expensive_budget(len(xp))
         ids_budget = ids[:budget] if ids is not None else None
@@ -166,6 +176,8 @@ class EvaluationModule(L.LightningModule):
                 )
             if self._enabled("sparsity"):
                 self._metric("sparsity", method_name, baseline_name).update(attributions)
+            if masks is not None and self._enabled("localisation"):
+                self._metric("localisation", method_name, baseline_name).update(attributions, masks)
             if budget:
                 self._expensive(
                     method_name, baseline_name, explanation.baselines, xp, source, target, budget, ids_budget
@@ -176,6 +188,18 @@ class EvaluationModule(L.LightningModule):
                 with torch.no_grad():
                     counterfactuals = self.plan.baselines[name](xp, source, target)
                 self._metric("counterfactual", "-", name).update(model, xp, counterfactuals, source, target)
+
+    def _pair_masks(self, image_ids: Tensor | None, index: Tensor) -> Tensor | None:
+        """Ground-truth masks of the batch's pairs, looked up by each image's global test index."""
+        if self.plan.masks is None:
+            return None
+        if image_ids is None:
+            raise ValueError(
+                "ground-truth masks need each image's test index: feed (image, label, index) batches "
+                "(the evaluate stage's IndexedDataset does)"
+            )
+        ids = torch.as_tensor(image_ids).cpu().long()[index.cpu()]
+        return self.plan.masks[ids].to(self.device)
 
     def _expensive_budget(self, n: int) -> int:
         world = max(1, self.trainer.world_size if self._trainer is not None else 1)
@@ -225,8 +249,33 @@ class EvaluationModule(L.LightningModule):
         computed = {key: metric.compute() for key, metric in self.metrics.items()}
         if self.trainer.is_global_zero:
             self.results = collect_results(computed, self.sanity_layers, self.pixels_per_image)
+            add_ground_truth_and_raw_records(self.results, computed)
             if self.results_dir is not None:  # read back by the launching process (also under ddp_spawn)
                 self.results.save(self.results_dir)
+
+
+def evaluation_masks(datamodule, count: int) -> Tensor | None:
+    """The first `count` test images' ground-truth masks when the datamodule has them (decoy_mnist),
+    else None: other datasets are not loaded for this."""
+    get = getattr(datamodule, "ground_truth_masks", None)
+    return None if get is None else get("test")[:count]
+
+
+def add_ground_truth_and_raw_records(
+    results: EvalResults, computed: Mapping[str, Mapping[str, Tensor]]
+) -> None:
+    """Records beside `collect_results`'s: the localisation measures (datasets with masks) and each
+    perturbation curve's raw-score AUC, `<curve>_auc_raw@<reference>`: the trapezoid of the scored output
+    itself, not divided by each baseline's own f(x) - f(reference) gap, so under a shared reference (blur,
+    road) it compares baselines on one scale (deletion: lower is better; insertion: higher)."""
+    for key, values in sorted(computed.items()):
+        name, method, baseline, *rest = key.split(SEP)
+        at = f"@{rest[0]}" if rest else ""
+        if name in CURVES:
+            results.add(method, baseline, f"{name}_auc_raw{at}", values["auc"])
+        elif name == "localisation":
+            for measure, per_example in values.items():
+                results.add(method, baseline, measure, per_example)
 
 
 def _finite_mean(values: Tensor) -> Tensor:
@@ -310,3 +359,8 @@ def _row_nanmean(values: Tensor) -> Tensor:
     total = torch.where(finite, values, torch.zeros_like(values)).sum(1)
     count = finite.sum(1)
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
+
+
+# the localisation measures' directions, from the metric class (outside the register block above)
+for _measure, _higher in Localisation.higher_is_better.items():
+    register_metric(_measure, _higher)

@@ -21,7 +21,7 @@ from ganmex.explain.baselines import build_baselines, instantiate_baselines, nee
 from ganmex.explain.methods import build_methods
 from ganmex.pipeline.build import build_trainer
 from ganmex.pipeline.context import EvalContext, gan_enabled
-from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
+from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
 from ganmex.pipeline.stage import StageResult
 from ganmex.report import aggregate, write_report
 from ganmex.report.records import EvalResults
@@ -126,6 +126,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     classifier, device = context.classifier, context.device
     test, eval_name = evaluation_images(cfg, context), context.name
     plan = build_plan(cfg, context)
+    plan.masks = evaluation_masks(context.datamodule, len(test))  # ground truth (decoy_mnist), when any
     output_dir = Path(cfg.paths.output_dir)
     module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
     module.results_dir = output_dir

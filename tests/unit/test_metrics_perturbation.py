@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganmex.metrics import BlurReference, NoisyLinearImputer, PerturbationCurve, ZeroReference
-from ganmex.metrics.perturbation import feature_map, removal_counts
+from ganmex.metrics.perturbation import InsertionCurve, feature_map, removal_counts
 
 
 def linear_model(w_source: list[float], w_target: list[float]) -> nn.Module:
@@ -127,11 +127,12 @@ def test_blur_keeps_constants_and_mass():
         BlurReference(0.0)
 
 
-def test_road_imputation_is_the_weighted_neighbour_mean():
+@pytest.mark.parametrize("solver", ["sparse", "cg"])
+def test_road_imputation_is_the_weighted_neighbour_mean(solver):
     torch.manual_seed(0)
     x = torch.rand(3, 2, 9, 9)
     removed = torch.rand(3, 1, 9, 9) < 0.4
-    out = NoisyLinearImputer(noise_std=0.0, tol=1e-10, max_iter=500).impute(x, removed)
+    out = NoisyLinearImputer(noise_std=0.0, tol=1e-10, max_iter=500, solver=solver).impute(x, removed)
     keep = ~removed.expand_as(x)
     assert torch.equal(out[keep], x[keep])
     # every removed pixel equals the 1/6 (direct), 1/12 (diagonal) weighted mean of its in-image neighbours
@@ -141,8 +142,29 @@ def test_road_imputation_is_the_weighted_neighbour_mean():
     rem = removed.expand_as(x).reshape(6, 1, 9, 9)
     torch.testing.assert_close(flat[rem], mean[rem], atol=1e-5, rtol=0)
     # nothing known left: the image's own mean
-    full = NoisyLinearImputer(noise_std=0.0).impute(x, torch.ones(3, 1, 9, 9, dtype=torch.bool))
+    full = NoisyLinearImputer(noise_std=0.0, solver=solver).impute(
+        x, torch.ones(3, 1, 9, 9, dtype=torch.bool)
+    )
     torch.testing.assert_close(full, x.mean((2, 3), keepdim=True).expand_as(x))
+    # one image fully removed beside partly removed ones in the same batch
+    mixed = removed.clone()
+    mixed[1] = True
+    out = NoisyLinearImputer(noise_std=0.0, solver=solver, tol=1e-10, max_iter=500).impute(x, mixed)
+    torch.testing.assert_close(out[1], x[1].mean((1, 2), keepdim=True).expand_as(x[1]))
+
+
+def test_road_solvers_agree_and_bad_solver_is_named():
+    torch.manual_seed(1)
+    x = torch.rand(4, 1, 12, 12)
+    removed = torch.rand(4, 1, 12, 12) < 0.7
+    sparse = NoisyLinearImputer(noise_std=0.0, solver="sparse").impute(x, removed)
+    cg = NoisyLinearImputer(noise_std=0.0, solver="cg", tol=1e-7, max_iter=1000).impute(x, removed)
+    torch.testing.assert_close(sparse, cg, atol=1e-4, rtol=0)
+    # dropping converged images from the CG batch changes nothing beyond the tolerance
+    whole = NoisyLinearImputer(noise_std=0.0, tol=1e-7, max_iter=1000, active_set=False).impute(x, removed)
+    torch.testing.assert_close(whole, cg, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="unknown ROAD solver 'lu'"):
+        NoisyLinearImputer(solver="lu")
 
 
 def test_road_noise_is_seeded_and_curves_accept_imputers():
@@ -178,3 +200,54 @@ def test_unchanged_states_reuse_scores_without_forward_passes():
     assert n_full == 3 * 17 and n_fast == 3 + int((x != 0).sum())  # the start + one pass per non-black pixel
     for key, value in full.items():
         torch.testing.assert_close(fast[key], value, equal_nan=True)
+
+
+class ThresholdModel(nn.Module):
+    """logit_0 = sum of the pixels, logit_1 = a constant: the class flips at a known pixel count."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x):
+        total = x.flatten(1).sum(1)
+        return torch.stack([total, torch.full_like(total, self.threshold)], 1)
+
+
+@pytest.fixture
+def flat_images():
+    # three 10x10 images of constant brightness alpha (exact binary fractions) and a random pixel ranking
+    alpha = torch.tensor([1.0, 0.625, 0.875])
+    x = alpha.view(-1, 1, 1, 1).expand(3, 1, 10, 10).clone()
+    a = torch.randperm(300, generator=torch.Generator().manual_seed(0)).view(3, 1, 10, 10).float()
+    return ThresholdModel(30.5), x, a
+
+
+def test_deletion_flip_fraction_is_exact_at_single_pixels(flat_images):
+    model, x, a = flat_images
+    # after deleting k pixels, logit_0 = alpha (100 - k) < 30.5 first at k = 70, 52 and 66
+    exact = PerturbationCurve(num_steps=20)
+    exact.update(model, x, a, 0, 1, ZeroReference())
+    assert exact.compute()["flip_fraction"].tolist() == pytest.approx([0.70, 0.52, 0.66])
+    coarse = PerturbationCurve(num_steps=20, exact_flip=False)
+    coarse.update(model, x, a, 0, 1, ZeroReference())
+    assert coarse.compute()["flip_fraction"].tolist() == pytest.approx([0.70, 0.55, 0.70])
+    # the 20-point curve for the AUC is unchanged by the refinement
+    assert torch.equal(exact.compute()["curve"], coarse.compute()["curve"])
+
+
+def test_insertion_flip_fraction_is_exact_and_costs_log_passes(flat_images):
+    model, x, a = flat_images
+    calls = []
+
+    def counting(inp):
+        calls.append(inp.shape[0])
+        return model(inp)
+
+    # restoring k pixels: alpha k > 30.5 first at k = 31, 49 and 35
+    m = InsertionCurve(num_steps=20)
+    m.update(counting, x, a, 0, 1, ZeroReference())
+    assert m.compute()["flip_fraction"].tolist() == pytest.approx([0.31, 0.49, 0.35])
+    # one pass for the curve, then one per halving of a 5-pixel bracket: ceil(log2 5) = 3
+    assert len(calls) == 1 + 3
+    assert InsertionCurve.higher_is_better["auc"] and not PerturbationCurve.higher_is_better["auc"]

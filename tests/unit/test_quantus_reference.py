@@ -16,6 +16,7 @@ if not hasattr(np, "trapz"):
 quantus = pytest.importorskip("quantus", reason="quantus (dev extra) is not installed")
 
 from ganmex.metrics import FaithfulnessCorrelation, Gini, InputMinimumReference, PerturbationCurve  # noqa: E402
+from ganmex.metrics.localisation import Localisation  # noqa: E402
 from ganmex.models.classifiers import mnist_cnn  # noqa: E402
 
 N = 6
@@ -162,3 +163,43 @@ def test_gini_matches_quantus_sparseness(setup):
     metric = Gini()
     metric.update(a)
     np.testing.assert_allclose(metric.compute()["gini"].double().numpy(), theirs, atol=TOL, rtol=0)
+
+
+def _swatch_masks(n: int, size: int = 4) -> torch.Tensor:
+    """(N, 1, 28, 28) decoy-like masks: a size x size square in a different corner per image."""
+    masks = torch.zeros(n, 1, 28, 28, dtype=torch.bool)
+    for i in range(n):
+        r, c = [(0, 0), (0, 28 - size), (28 - size, 0), (28 - size, 28 - size)][i % 4]
+        masks[i, 0, r : r + size, c : c + size] = True
+    return masks
+
+
+QUANTUS_LOCALISATION = {
+    "relevance_mass_accuracy": "RelevanceMassAccuracy",
+    "relevance_rank_accuracy": "RelevanceRankAccuracy",
+    "pointing_game": "PointingGame",
+    "localisation_auc": "AUC",
+}
+
+
+@pytest.mark.parametrize("relevance", ["positive", "absolute"])
+@pytest.mark.parametrize("name", list(QUANTUS_LOCALISATION))
+def test_localisation_matches_quantus(setup, name, relevance):
+    net, x, y, _, a = setup
+    masks = _swatch_masks(N)
+    # raise the relevance on the mask of some images so hits and misses both occur
+    a = a + 2.5 * masks.float() * (torch.arange(N) % 2).view(-1, 1, 1, 1)
+    # Quantus's `abs` is our "absolute"; our "positive" (Arras et al.) is Quantus on max(a, 0)
+    given = a.clamp_min(0) if relevance == "positive" else a
+    q = getattr(quantus, QUANTUS_LOCALISATION[name])(
+        normalise=False, abs=relevance == "absolute", disable_warnings=True, return_aggregate=False
+    )
+    theirs = np.asarray(
+        q(net, x.numpy(), y.numpy(), a_batch=given.numpy(), s_batch=masks.numpy(), device="cpu"),
+        dtype=np.float64,
+    )
+    metric = Localisation(relevance=relevance)
+    metric.update(a, masks)
+    ours = metric.compute()[name].double().numpy()
+    assert np.isfinite(theirs).all()
+    np.testing.assert_allclose(ours, theirs, atol=TOL, rtol=0)
