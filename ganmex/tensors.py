@@ -46,8 +46,9 @@ def blur_radius(sigma: float, height: int, width: int, truncate: float = BLUR_TR
     return max(0, min(math.ceil(truncate * sigma), height - 1, width - 1))
 
 
-def gaussian_blur(x: Tensor, sigma: float, radius: int | None = None) -> Tensor:
-    """Separable Gaussian blur of an (N, C, H, W) batch with reflect padding, channel by channel.
+def gaussian_blur(x: Tensor, sigma: float, radius: int | None = None, padding: str = "reflect") -> Tensor:
+    """Separable Gaussian blur of an (N, C, H, W) batch, channel by channel, padded by `padding`
+    (reflect for baselines and in-fills; replicate for the Quantus-style perturbation reference).
 
     `radius` None covers +-3 sigma, clipped to the image; an explicit radius must be < H and < W."""
     if sigma <= 0:
@@ -62,6 +63,6 @@ def gaussian_blur(x: Tensor, sigma: float, radius: int | None = None) -> Tensor:
         )
     kernel = gaussian_kernel1d(sigma, radius, x.device, x.dtype)
     flat = x.reshape(n * c, 1, h, w)
-    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode=padding), kernel.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode=padding), kernel.view(1, 1, -1, 1))
     return flat.reshape(n, c, h, w)

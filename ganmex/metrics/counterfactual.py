@@ -17,7 +17,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchmetrics.utilities import dim_zero_cat
 
-from ganmex.metrics.scoring import as_labels, check_images
+from ganmex.metrics.scoring import check_images
+from ganmex.tensors import as_labels
 
 
 class _Precomputed(nn.Module):
