@@ -8,8 +8,8 @@ training split), scored with `ganmex.metrics.CounterfactualQuality`:
   fid, kid_mean     in g's penultimate feature space, counterfactuals vs the real test digits
 If the GAN was trained on `dataset=mnist_colored`, the test digits are coloured by the same rule.
 
-    python scripts/measure_gan.py [--gan outputs/artifacts/gan-<hash>] [--oracle outputs/artifacts/oracle-<hash>]
-        [--n 1000] [--out gan_measure.json]
+    python scripts/measure_gan.py [--gan outputs/artifacts/gan-<hash>]
+        [--oracle outputs/artifacts/oracle-<hash>] [--n 1000] [--out gan_measure.json]
 """
 
 from __future__ import annotations
@@ -92,12 +92,16 @@ def score(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--artifacts", type=Path, default=REPO / "outputs" / "artifacts")
     parser.add_argument("--gan", type=Path, default=None, help="gan-<hash> artifact (default: newest)")
     parser.add_argument("--oracle", type=Path, default=None, help="oracle artifact (default: newest)")
     parser.add_argument("--n", type=int, default=1000, help="number of real test digits")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="dir with MNIST/raw")
+    parser.add_argument(
+        "--data", type=Path, default=REPO.parent / "shared" / "data", help="dir with MNIST/raw"
+    )
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--tolerance", type=float, default=0.1, help="changed-pixel tolerance in [0, 1]")
     parser.add_argument("--threads", type=int, default=1)

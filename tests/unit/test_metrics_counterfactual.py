@@ -126,7 +126,9 @@ def test_changed_pixel_share_and_l1_per_pixel_by_hand_with_a_custom_tolerance():
 
 def test_every_output_declares_its_direction():
     model, oracle = Tiny(), Fixed()
-    m = CounterfactualQuality(train_images=torch.rand(3, 1, 4, 4), oracle=oracle, kid_subset_size=4, kid_subsets=2)
+    m = CounterfactualQuality(
+        train_images=torch.rand(3, 1, 4, 4), oracle=oracle, kid_subset_size=4, kid_subsets=2
+    )
     m.update(model, torch.rand(4, 1, 4, 4), torch.rand(4, 1, 4, 4), 0, 1)
     out = m.compute()
     assert set(out) <= set(CounterfactualQuality.higher_is_better)

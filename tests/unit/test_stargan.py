@@ -144,7 +144,9 @@ def test_mask_mode_with_zero_attention_returns_x_exactly_and_full_attention_retu
     assert torch.equal(attention, torch.zeros_like(attention))
     assert torch.equal(out, x)
     handle = _last_conv_output_set(gen, 1, 1e4)  # A = 1: x' is the content tanh(h_C) alone
-    content = torch.tanh(gen.main(torch.cat([x, torch.eye(3)[target][:, :, None, None].expand(-1, -1, 8, 8)], 1)))
+    content = torch.tanh(
+        gen.main(torch.cat([x, torch.eye(3)[target][:, :, None, None].expand(-1, -1, 8, 8)], 1))
+    )
     out, _ = gen.forward_with_mask(x, target)
     handle.remove()
     torch.testing.assert_close(out, content[:, :1])
