@@ -31,6 +31,7 @@ from ganmex.explain.baselines import MDTS, BaselineContext
 from ganmex.metrics import CounterfactualQuality
 from ganmex.models.loading import load_classifier, load_counterfactual_generator
 from ganmex.pipeline.build import build_datamodule
+from ganmex.report.gan_grid import counterfactual_grid, pick_one_per_class, save_grid_png
 
 REPO = Path(__file__).resolve().parents[1]
 SUMMARY = ("validity", "oracle_validity", "l1_per_pixel", "changed_fraction")
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-mdts", action="store_true", help="score GANMEX only")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
+    parser.add_argument("--grid", type=Path, default=None, help="PNG grid: a test digit per class x targets")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -137,6 +139,9 @@ def main() -> None:
     if not args.no_mdts:
         mdts = MDTS().setup(BaselineContext(classifier=classifier, train_images=training_images(config)))
         results["mdts"] = score(lambda x, c, t: mdts(x, c, t), *common)
+    if args.grid:
+        rows, _ = pick_one_per_class(images, labels, num_classes)
+        save_grid_png(counterfactual_grid(generator.counterfactual, rows, num_classes), args.grid)
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))

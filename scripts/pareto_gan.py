@@ -39,6 +39,9 @@ SETTINGS: dict[str, list[str]] = {
     "mask_identity": ["gan.loss.lambda_id=10"],
     "mask_half_budget": ["gan.trainer.max_steps=2400"],
     "mask_sim30": ["gan.loss.lambda_sim=30"],
+    "mask_sim50": ["gan.loss.lambda_sim=50"],
+    "mask_sim30_not_source": ["gan.loss.lambda_sim=30", "gan.loss.target_source=false"],
+    "mask_sim30_double_budget": ["gan.loss.lambda_sim=30", "gan.trainer.max_steps=9600"],
     "mask_colored": ["dataset=mnist_colored"],
 }
 # column: (key in measure_gan's per-method dict, higher is better)
@@ -56,6 +59,16 @@ def train(name: str, overrides: list[str], runs: Path) -> Path:
 
 
 def measure(gan_dir: Path, oracle: Path, n: int, out: Path) -> dict:
+    """scripts/measure_gan.py's JSON for this artifact (kept in `out`; re-measured when it is another's)."""
+    if out.is_file():
+        done = json.loads(out.read_text())
+        same = (done["gan_artifact"], done["oracle_artifact"], done["n_digits"]) == (
+            str(gan_dir),
+            str(oracle),
+            n,
+        )
+        if same:
+            return done
     cmd = [sys.executable, "scripts/measure_gan.py", "--gan", str(gan_dir), "--oracle", str(oracle)]
     cmd += ["--n", str(n), "--out", str(out)]
     print("+", " ".join(cmd), flush=True)
