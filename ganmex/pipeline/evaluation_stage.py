@@ -127,6 +127,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     test, eval_name = evaluation_images(cfg, context), context.name
     plan = build_plan(cfg, context)
     plan.masks = evaluation_masks(context.datamodule, len(test))  # ground truth (decoy_mnist), when any
+    plan.oracle = context.oracle()
     output_dir = Path(cfg.paths.output_dir)
     module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
     module.results_dir = output_dir
