@@ -92,6 +92,23 @@ def explain(
     return Explanation(attributions, values, method.name, name)
 
 
+def explain_plan(
+    methods: Mapping[str, AttributionMethod], baselines: Mapping[str, BaselineLike]
+) -> list[tuple[str, str]]:
+    """The (method, baseline) pairs `explain_all` produces: a gradient-only method once, as (method, "none");
+    the others with every compatible baseline."""
+    pairs: list[tuple[str, str]] = []
+    for method_name, method in methods.items():
+        if method.baseline_kind == "none":
+            pairs.append((method_name, "none"))
+            continue
+        usable = [n for n, b in baselines.items() if compatible(method, b)]
+        if not usable:
+            log.warning("method %s has no %s baseline configured; skipped", method_name, method.baseline_kind)
+        pairs.extend((method_name, n) for n in usable)
+    return pairs
+
+
 def explain_all(
     x: Tensor,
     source: Tensor,
@@ -105,19 +122,16 @@ def explain_all(
     check_pairs(x, source, target)
     source, target = source.to(x.device), target.to(x.device)
     results: dict[tuple[str, str], Explanation] = {}
-    cache: dict[str, Tensor] = {}
-    for method_name, method in methods.items():
-        if method.baseline_kind == "none":
+    cache: dict[str, Tensor | None] = {}
+    for method_name, baseline_name in explain_plan(methods, baselines):
+        method = methods[method_name]
+        if baseline_name == "none" and method.baseline_kind == "none":
             results[(method_name, "none")] = explain(x, source, target, method, None, model=model)
             continue
-        usable = {n: b for n, b in baselines.items() if compatible(method, b)}
-        if not usable:
-            log.warning("method %s has no %s baseline configured; skipped", method_name, method.baseline_kind)
-        for baseline_name, baseline in usable.items():
-            if baseline_name not in cache:
-                cache[baseline_name] = _resolve_baseline(baseline, x, source, target)
-            attributions = method.attribute(model, x, cache[baseline_name], source, target)
-            results[(method_name, baseline_name)] = Explanation(
-                attributions, cache[baseline_name], method_name, baseline_name
-            )
+        if baseline_name not in cache:
+            cache[baseline_name] = _resolve_baseline(baselines[baseline_name], x, source, target)
+        attributions = method.attribute(model, x, cache[baseline_name], source, target)
+        results[(method_name, baseline_name)] = Explanation(
+            attributions, cache[baseline_name], method_name, baseline_name
+        )
     return results

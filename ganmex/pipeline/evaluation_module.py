@@ -26,11 +26,12 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from ganmex.explain.api import explain_all
+from ganmex.explain.api import explain_all, explain_plan
 from ganmex.explain.baselines import Baseline
 from ganmex.explain.methods import AttributionMethod
 from ganmex.explain.pairs import select_pairs
 from ganmex.metrics.localisation import Localisation
+from ganmex.report.progress import DEFAULT_INTERVAL_S, Progress
 from ganmex.report.records import EvalResults
 from ganmex.report.tables import register_metric
 
@@ -68,6 +69,8 @@ class EvaluationPlan:
     masks: Tensor | None = None
     # the independent judge for counterfactual quality (oracle validity, FID/KID in its features), or None
     oracle: nn.Module | None = None
+    # seconds between progress log lines when stdout is not a terminal (`progress.interval_s`)
+    progress_interval_s: float = DEFAULT_INTERVAL_S
 
 
 def _key(*parts: str) -> str:
@@ -87,6 +90,7 @@ class EvaluationModule(L.LightningModule):
         self.sanity_layers: dict[str, list[str]] = {}
         self.pixels_per_image = 1
         self.results_dir = None
+        self.progress: Progress | None = None
 
     # -- metric bookkeeping -------------------------------------------------------------------
     def _metric(self, name: str, *key: str) -> Metric:
@@ -124,6 +128,27 @@ class EvaluationModule(L.LightningModule):
         ids = torch.as_tensor(image_ids).to(pairs.index.device, torch.long)[pairs.index]
         return ids * classes + pairs.target.long() if strategy == "all" else ids
 
+    def on_test_start(self) -> None:
+        """One progress item per (method, baseline) explanation of each test batch, with its ETA."""
+        batches = sum(self.trainer.num_test_batches)
+        per_batch = len(explain_plan(self.plan.methods, self.plan.baselines))
+        self.progress = Progress(
+            int(batches * per_batch),
+            "evaluate",
+            interval_s=self.plan.progress_interval_s,
+            enabled=self.trainer.is_global_zero,
+        )
+
+    def on_test_end(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+
+    def _progress(self, label: str, advance: int = 0) -> None:
+        if self.progress is not None:
+            self.progress.set_label(label)
+            if advance:
+                self.progress.advance(advance)
+
     def test_step(self, batch, batch_idx: int) -> None:
         # (x, labels, global test index) from the stage's dataloader; plain (x, labels) keeps one stream
         x, labels, *rest = batch
@@ -144,10 +169,12 @@ class EvaluationModule(L.LightningModule):
         ids = self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pair_strategy)
         self.pixels_per_image = xp[0].numel()
         masks = self._pair_masks(image_ids, pairs.index)
+        self._progress(f"batch {batch_idx + 1}: explaining {len(xp)} pairs")
         explanations = explain_all(xp, source, target, self.plan.methods, self.plan.baselines, model=model)
         budget = self._expensive_budget(len(xp))
         ids_budget = ids[:budget] if ids is not None else None
         for (method_name, baseline_name), explanation in explanations.items():
+            self._progress(f"{method_name} x {baseline_name}: curves, correlation, localisation")
             attributions = explanation.attributions.detach()
             refs = self._references(baseline_name, explanation.baselines, xp)
             for ref_name, ref in refs.items():
@@ -183,9 +210,11 @@ class EvaluationModule(L.LightningModule):
             if masks is not None and self._enabled("localisation"):
                 self._metric("localisation", method_name, baseline_name).update(attributions, masks)
             if budget:
+                self._progress(f"{method_name} x {baseline_name}: sensitivity-max, sanity check")
                 self._expensive(
                     method_name, baseline_name, explanation.baselines, xp, source, target, budget, ids_budget
                 )
+            self._progress(f"{method_name} x {baseline_name}: done", advance=1)
         self.expensive_seen += budget
         for name in self.plan.counterfactual_baselines:
             if self._enabled("counterfactual") and name in self.plan.baselines:

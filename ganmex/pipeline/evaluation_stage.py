@@ -128,6 +128,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     plan = build_plan(cfg, context)
     plan.masks = evaluation_masks(context.datamodule, len(test))  # ground truth (decoy_mnist), when any
     plan.oracle = context.oracle()
+    plan.progress_interval_s = cfg.get("progress", {}).get("interval_s", plan.progress_interval_s)
     output_dir = Path(cfg.paths.output_dir)
     module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
     module.results_dir = output_dir
