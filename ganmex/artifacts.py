@@ -7,17 +7,22 @@ the `.partial` suffix is always finished.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
+
+from ganmex.errors import ArtifactLockedError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,10 @@ CHECKPOINT = "checkpoint.ckpt"
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
 PARTIAL_SUFFIX = ".partial"
+LOCK_SUFFIX = ".lock"
 RESUME_CHECKPOINT = "last.ckpt"
+# seconds between tries while waiting for another run's lock with a timeout
+LOCK_POLL_S = 0.2
 
 
 def to_plain(value: Any) -> Any:
@@ -41,28 +49,131 @@ def config_hash(payload: Any, length: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a same-directory temp file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temp file and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float))
-    os.replace(tmp, path)
+    """Write JSON atomically (see write_text_atomic)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=float))
+
+
+def save_yaml_atomic(path: Path, config: Any) -> None:
+    """OmegaConf.save, atomically."""
+    write_text_atomic(path, OmegaConf.to_yaml(OmegaConf.create(to_plain(config))))
+
+
+# environment variables that Lightning, torchrun and SLURM set to a process's rank
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_worker_rank() -> bool:
+    """True in a distributed worker process other than the global rank 0."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """A finished stage output directory."""
+    """A stage output directory `<root>/<stage>-<key>` (finished when it holds metrics.json).
+
+    An explicit directory with any other name is read with `Artifact.from_dir`, which takes the
+    kind from its config.yaml; then `key` is empty and `name` keeps the directory's real name.
+    """
 
     stage: str
     key: str
     root: Path
+    name: str | None = None
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> Artifact:
+        """The artifact at an explicit directory: the kind is read from its config.yaml when that
+        exists (the directory may be named anything), else parsed from a `<stage>-<key>` name."""
+        path = Path(path)
+        config_file = path / CONFIG
+        if config_file.is_file():
+            config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)
+            kind = artifact_kind(config if isinstance(config, dict) else {})
+            if kind:
+                prefix = f"{kind}-"
+                key = path.name[len(prefix) :] if path.name.startswith(prefix) else ""
+                return cls(kind, key, path.parent, path.name)
+        stage, dash, key = path.name.partition("-")
+        if not dash or not stage or not key:
+            raise FileNotFoundError(
+                f"{path} is not an artifact directory: its name is not <stage>-<hash> and it has no "
+                f"{CONFIG} saying which stage wrote it; pass a finished artifact directory"
+            )
+        return cls(stage, key, path.parent)
+
+    @property
+    def dir_name(self) -> str:
+        return self.name or f"{self.stage}-{self.key}"
 
     @property
     def path(self) -> Path:
-        return self.root / f"{self.stage}-{self.key}"
+        return self.root / self.dir_name
 
     @property
     def partial_path(self) -> Path:
-        return self.root / f"{self.stage}-{self.key}{PARTIAL_SUFFIX}"
+        return self.root / f"{self.dir_name}{PARTIAL_SUFFIX}"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / f"{self.dir_name}{LOCK_SUFFIX}"
+
+    @contextlib.contextmanager
+    def lock(self, timeout_s: float | None = None) -> Iterator[Path]:
+        """Hold this artifact's exclusive lock (an flock on `<stage>-<key>.lock` beside it).
+
+        Two runs of the same config must not resume from each other's half-written checkpoint nor
+        replace each other's finished artifact: the second waits (logging that it does), then finds
+        the artifact finished and reuses it. `timeout_s=None` waits for ever; otherwise
+        ArtifactLockedError after that many seconds. The lock file itself is left in place (deleting
+        it would let a third run lock a different inode). DDP worker ranks (a non-zero RANK, LOCAL_RANK
+        or NODE_RANK) do not lock: they belong to the run whose rank 0 holds the lock.
+        """
+        if is_worker_rank():  # the launching rank holds it for the whole run; waiting here would deadlock
+            yield self.lock_path
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("another run holds %s; waiting", self.lock_path)
+                self._wait_for_lock(handle, timeout_s)
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()}\n")
+                handle.flush()
+                yield self.lock_path
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _wait_for_lock(self, handle, timeout_s: float | None) -> None:
+        if timeout_s is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            return
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ArtifactLockedError(
+                        f"another run has held {self.lock_path} for more than {timeout_s:g} s; wait for it "
+                        f"to finish, or delete the lock file if no such run is alive"
+                    ) from None
+                time.sleep(LOCK_POLL_S)
 
     @property
     def exists(self) -> bool:
@@ -88,12 +199,18 @@ class Artifact:
         return ckpt if ckpt.is_file() else None
 
     def commit(self, state: dict, config: Any, metrics: dict) -> Path:
-        """Write checkpoint, config and metrics into the partial dir, then rename it into place."""
+        """Write checkpoint, config (with `stage: <kind>`) and metrics into the partial dir, then
+        rename it into place. Call it while holding `lock()`."""
         work = self.begin()
         tmp_ckpt = work / f".{CHECKPOINT}.tmp"
+        import torch  # here, not at the top: config checks import this module
+
         torch.save(state, tmp_ckpt)
         os.replace(tmp_ckpt, work / CHECKPOINT)
-        OmegaConf.save(OmegaConf.create(to_plain(config)), work / CONFIG)
+        record = to_plain(config)
+        if isinstance(record, dict):
+            record = {"stage": self.stage, **{k: v for k, v in record.items() if k != "stage"}}
+        save_yaml_atomic(work / CONFIG, record)
         write_json_atomic(work / METRICS, metrics)
         resume = work / RESUME_CHECKPOINT
         if resume.exists():
@@ -150,8 +267,9 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
     kind = artifact_kind(config)
     if kinds is not None and kind not in kinds:
         raise FileNotFoundError(
-            f"{path} is a {kind} artifact, not a {wanted} artifact; "
-            f"pass a {kinds[0]}-<hash> directory"
+            f"{path} is a {kind} artifact, not a {wanted} artifact; pass a {kinds[0]}-<hash> directory"
         )
+    import torch  # here, not at the top: config checks import this module
+
     state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
     return config, state

@@ -1,4 +1,8 @@
-"""Hydra entry points. `train.py`, `evaluate.py` and the console scripts only call these."""
+"""Hydra entry points. `train.py`, `evaluate.py` and the console scripts only call these.
+
+Module level imports stay light (hydra, omegaconf, stdlib): `--help` and a config error must answer in a
+second or two, so anything that pulls in torch or Lightning is imported inside the functions.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ganmex.data.errors import DatasetNotFoundError
+from ganmex.data.errors import DatasetNotFoundError  # light: ganmex.data resolves its attributes lazily
 from ganmex.errors import ConfigError
+from ganmex.quiet import install_quiet_filters
 
 log = logging.getLogger("ganmex")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -24,16 +29,31 @@ def finish_wandb(failed: bool) -> None:
         wandb.finish(exit_code=1 if failed else 0)
 
 
+def uses_wandb(cfg: DictConfig) -> bool:
+    """Whether a W&B logger is configured (the W&B helpers import pandas: skip them when not)."""
+    logger = cfg.get("logger")
+    return isinstance(logger, DictConfig) and logger.get("wandb") is not None
+
+
 def run_job(cfg: DictConfig) -> dict:
     """Run the pipeline; user errors become one readable line and exit code 1."""
+    install_quiet_filters()  # known-harmless library messages only, by text and module (ganmex/quiet.py)
     from ganmex.pipeline.runner import run
-    from ganmex.report.wandb_run import configure_wandb, log_run_summary
 
     failed = True
     try:
-        configure_wandb(cfg)  # group by sweep, tag with the overrides, log the config flat
+        if uses_wandb(cfg):
+            from ganmex.report.wandb_run import configure_wandb
+
+            configure_wandb(cfg)  # group by sweep, tag with the overrides, log the config flat
         summary = run(cfg)
-        log_run_summary(summary)
+        from ganmex.report.run_summary import print_run_summary
+
+        print_run_summary(summary, log)  # the closing block: numbers, times, run dir, outputs
+        if "wandb" in sys.modules:
+            from ganmex.report.wandb_run import log_run_summary
+
+            log_run_summary(summary)
         failed = False
         return summary
     except USER_ERRORS as error:

@@ -24,6 +24,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from rich.progress import track
 
+from ganmex.artifacts import newest_artifact
+from ganmex.data.mnist_test import load_mnist_test
 from ganmex.explain.fido import FidoSaliency
 from ganmex.explain.infill import InFiller
 from ganmex.metrics.perturbation import PerturbationCurve
@@ -35,28 +37,16 @@ INFILLS = ["mean", "blur", "local_mean", "autoencoder", "ganmex"]
 
 
 def newest(kind: str) -> Path | None:
-    """The newest finished artifact of a stage (no `.partial` suffix) under outputs/artifacts/."""
-    found = [p for p in (ROOT / "outputs" / "artifacts").glob(f"{kind}-*") if not p.name.endswith(".partial")]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    """The newest finished artifact of a stage under outputs/artifacts/, or None."""
+    try:
+        return newest_artifact(ROOT / "outputs" / "artifacts", kind)
+    except FileNotFoundError:
+        return None
 
 
 def load_digits(n: int, model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first n correctly classified real MNIST test digits, labels, and each one's runner-up class."""
-    from ganmex.data.torchvision_sets import TorchvisionDataModule
-
-    dm = TorchvisionDataModule(
-        name="mnist",
-        root=str(ROOT.parent / "shared" / "data"),
-        download=False,
-        num_classes=10,
-        channels=1,
-        image_size=28,
-        mean=[0.1307],
-        std=[0.3081],
-    )
-    data = dm.dataset("test")
-    x = (data.images[: 4 * n].float() / 255.0).view(-1, 1, 28, 28)
-    y = torch.as_tensor(data.labels[: 4 * n]).long()
+    x, y = load_mnist_test(ROOT.parent / "shared" / "data", 4 * n)
     with torch.no_grad():
         logits = model(x)
     ok = logits.argmax(1) == y

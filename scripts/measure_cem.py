@@ -16,52 +16,17 @@ from pathlib import Path
 import torch
 
 from ganmex import load_classifier
-from ganmex.data.torchvision_sets import TorchvisionDataModule
+from ganmex.artifacts import newest_artifact
+from ganmex.data.mnist_test import load_mnist_test
 from ganmex.explain.cem import ContrastiveExplainer, cem_scores
 from ganmex.models.loading import load_autoencoder
-from ganmex.pipeline.cem_mode import delta_overlay
-
-
-def real_test_digits(root: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    dm = TorchvisionDataModule(
-        name="mnist", root=root, download=False, num_classes=10, channels=1, image_size=28,
-        mean=[0.1307], std=[0.3081],
-    )  # fmt: skip
-    data = dm.dataset("test")
-    return data.images[:n].float() / 255.0, data.labels[:n]
-
-
-def mark(result, i: int) -> str:
-    return "" if result.valid[i] else " (invalid)"
-
-
-def save_figure(path: Path, pp, pn, count: int = 10) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(count, 4, figsize=(6.4, 1.6 * count))
-    for i in range(count):
-        panels = [
-            (pn.x0[i].expand(3, -1, -1), f"x0: {int(pn.original_class[i])}"),
-            (delta_overlay(pp.x0[i], pp.delta[i], "PP"), f"PP: {int(pp.explained_class[i])}{mark(pp, i)}"),
-            (delta_overlay(pn.x0[i], pn.delta[i], "PN"), "PN δ (pink)"),
-            (pn.explanation[i].expand(3, -1, -1), f"x0+δ: {int(pn.explained_class[i])}{mark(pn, i)}"),
-        ]
-        for ax, (image, title) in zip(axes[i], panels, strict=True):
-            ax.imshow(image.permute(1, 2, 0).numpy(), vmin=0, vmax=1)
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+from ganmex.report.cem_figures import save_pp_pn_figure
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classifier", default="outputs/artifacts/classifier-fbd1eaf907")
+    parser.add_argument("--classifier", default=None, help="classifier-<hash> dir (default: the newest)")
+    parser.add_argument("--artifacts", default="outputs/artifacts")
     parser.add_argument("--autoencoder", default=None, help="autoencoder-<hash> dir; omit with --gamma 0")
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--n", type=int, default=100)
@@ -78,9 +43,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    classifier = load_classifier(args.classifier)
+    classifier = load_classifier(args.classifier or newest_artifact(args.artifacts, "classifier"))
     autoencoder = load_autoencoder(args.autoencoder) if args.gamma > 0 else None
-    images, labels = real_test_digits(args.data_root, args.n)
+    images, labels = load_mnist_test(args.data_root, args.n)
     accuracy = float((classifier(images).argmax(1) == labels).float().mean())
     settings = dict(
         kappa=args.kappa,
@@ -111,7 +76,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2))
     if args.figure:
-        save_figure(Path(args.figure), results["PP"], results["PN"])
+        save_pp_pn_figure(Path(args.figure), results["PP"], results["PN"])
     pn, pp = summary["PN"], summary["PP"]
     print("\n| mode | validity | mean ‖δ‖₁ | sparsity | s/image batched | s/image one-at-a-time | ratio |")
     print("|---|---|---|---|---|---|---|")

@@ -85,3 +85,14 @@ def trained_classifier(trained_classifier_artifact):
     from ganmex import load_classifier
 
     return load_classifier(trained_classifier_artifact)
+
+
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/integration/ trains or scores on real digits: mark it `integration`, so that
+    `pytest -m "not integration"` gives the fast loop."""
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)

@@ -4,36 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
+from ganmex.data.info import DatasetInfo  # noqa: F401  (re-exported: DatasetInfo lived here)
 from ganmex.data.sampler import BalancedBatchSampler
 from ganmex.data.splits import stratified_split
 from ganmex.data.tensor_dataset import ImageTensorDataset
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What models need to know about the data; stored in every artifact."""
-
-    name: str
-    num_classes: int
-    channels: int
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    class_names: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DatasetInfo:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+from ganmex.errors import ConfigError
 
 
 class ImageDataModule(L.LightningDataModule, ABC):
@@ -83,6 +64,30 @@ class ImageDataModule(L.LightningDataModule, ABC):
             self.name, self.num_classes, self.channels, self.image_size, self.mean, self.std, self.class_names
         )
 
+    @classmethod
+    def content_identity(cls, cfg: dict) -> dict:
+        """What identifies the data beyond its config (file checksums, ...), for artifact hashes;
+        a subclass returns `replaces_root: True` when that makes `root` irrelevant."""
+        return {}
+
+    @classmethod
+    def native_image_size(cls, cfg: dict) -> int | None:
+        """The side of the images when the data is not resized to `image_size` (None: it is resized)."""
+        return None
+
+    def checked(self, data: ImageTensorDataset, split: str) -> ImageTensorDataset:
+        """`data` after checking its labels are class indices in [0, num_classes)."""
+        if len(data.labels):
+            low, high = int(data.labels.min()), int(data.labels.max())
+            if low < 0 or high >= self.num_classes:
+                bad = low if low < 0 else high
+                fix = "labels must be >= 0" if bad < 0 else f"set dataset.num_classes={high + 1}"
+                raise ConfigError(
+                    f"{self.name} {split} data holds label {bad}, outside [0, {self.num_classes - 1}] for "
+                    f"dataset.num_classes={self.num_classes}; {fix} or fix the labels"
+                )
+        return data
+
     # -- subclasses -------------------------------------------------------------------------
     @abstractmethod
     def load_train(self) -> ImageTensorDataset:
@@ -95,14 +100,14 @@ class ImageDataModule(L.LightningDataModule, ABC):
     # -- Lightning hooks --------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self.splits:
-            full = self.load_train()
+            full = self.checked(self.load_train(), "train")
             parts = stratified_split(
                 full.labels, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}, self.seed
             )
             self.splits["train"] = full.subset(parts["train"], self.train_transform)
             self.splits["val"] = full.subset(parts["val"])
         if stage in (None, "test", "predict") and "test" not in self.splits:
-            self.splits["test"] = self.load_test()
+            self.splits["test"] = self.checked(self.load_test(), "test")
 
     def dataset(self, split: str) -> ImageTensorDataset:
         """The split's dataset, loading it if needed."""
@@ -162,7 +167,7 @@ class SplitImageDataModule(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        full = self.load_all()
+        full = self.checked(self.load_all(), "all")
         fractions = {
             "train": 1.0 - self.val_fraction - self.test_fraction,
             "val": self.val_fraction,

@@ -48,6 +48,11 @@ class EmbeddedMNISTDataModule(SplitImageDataModule):
 
     name = "mnist_embedded"
 
+    @classmethod
+    def native_image_size(cls, cfg: dict) -> int:
+        """The digits are 28 x 28 and are not resized."""
+        return 28
+
     def load_all(self) -> ImageTensorDataset:
         images, labels = embedded_digits()
         return ImageTensorDataset(torch.from_numpy(images.copy()), torch.from_numpy(labels.copy()))

@@ -9,14 +9,18 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as F
 
 from ganmex.data.base import SplitImageDataModule
-from ganmex.data.errors import DatasetNotFoundError
+from ganmex.data.errors import DataFileError, DatasetNotFoundError
+from ganmex.data.fingerprint import tree_fingerprint
 from ganmex.data.tensor_dataset import ImageTensorDataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 class ImageFolderDataModule(SplitImageDataModule):
-    """One sub-folder per class; classes are the sorted folder names."""
+    """One sub-folder per class; classes are the sorted folder names.
+
+    Hidden entries (names starting with '.', e.g. `.ipynb_checkpoints/`, `.DS_Store`) are ignored.
+    """
 
     name = "image_folder"
 
@@ -33,7 +37,7 @@ class ImageFolderDataModule(SplitImageDataModule):
                 f"image folder {self.root} does not exist; set dataset.root to a folder with one "
                 f"sub-folder of images per class"
             )
-        names = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if len(names) < 2:
             raise DatasetNotFoundError(f"{self.root} needs at least two class sub-folders, found {names}")
         return names
@@ -42,12 +46,32 @@ class ImageFolderDataModule(SplitImageDataModule):
         mode = ImageReadMode.GRAY if self.channels == 1 else ImageReadMode.RGB
         images, labels = [], []
         for label, name in enumerate(self.class_names):
-            files = sorted(p for p in (self.root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(
+                p
+                for p in (self.root / name).iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
             for path in files:
-                image = decode_image(str(path), mode=mode)
+                image = self._decode(path, mode)
                 image = F.resize(image, [self.image_size, self.image_size], antialias=True)
                 images.append(image)
                 labels.append(label)
         if not images:
             raise DatasetNotFoundError(f"no images with suffixes {IMAGE_SUFFIXES} under {self.root}")
         return ImageTensorDataset(torch.stack(images), torch.tensor(labels))
+
+    @staticmethod
+    def _decode(path: Path, mode: ImageReadMode) -> torch.Tensor:
+        try:
+            return decode_image(str(path), mode=mode)
+        except (RuntimeError, ValueError, OSError) as error:
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DataFileError(
+                f"image {path} cannot be decoded ({detail}); delete or replace that file"
+            ) from error
+
+    @classmethod
+    def content_identity(cls, cfg: dict) -> dict:
+        """A fingerprint of the image files (names, sizes, mtimes) next to `root` in artifact hashes."""
+        root = Path(cfg["root"])
+        return {"fingerprint": tree_fingerprint(root, IMAGE_SUFFIXES) if root.is_dir() else "absent"}

@@ -28,8 +28,9 @@ class BalancedBatchSampler(Sampler[list[int]]):
         self.classes = labels.unique(sorted=True)
         if batch_size < len(self.classes):
             raise ValueError(
-                f"balanced batch_size={batch_size} is smaller than the {len(self.classes)} classes; "
-                f"use dataset.batch_size >= {len(self.classes)}"
+                f"class-balanced batch_size={batch_size} is smaller than the {len(self.classes)} classes in "
+                f"the data; set gan.batch_size (the GAN's balanced batch; dataset.batch_size when it is "
+                f"null) to a multiple of {len(self.classes)}"
             )
         self.per_class = batch_size // len(self.classes)
         self.by_class = [torch.nonzero(labels == c).flatten() for c in self.classes]

@@ -12,6 +12,7 @@ from torchvision import datasets
 
 from ganmex.data.base import ImageDataModule
 from ganmex.data.errors import DatasetNotFoundError
+from ganmex.data.fingerprint import content_sha256, file_md5
 from ganmex.data.idx import find_idx, read_idx
 from ganmex.data.tensor_dataset import ImageTensorDataset
 
@@ -19,6 +20,10 @@ _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# image side of each set: torchvision sets are loaded as they are, not resized
+NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "svhn": 32, "cifar10": 32}
+# what the identity records for files that are (or will be, when downloaded) torchvision's release
+OFFICIAL = "official torchvision release"
 _SOURCES = {
     "mnist": (datasets.MNIST, "MNIST"),
     "fashion_mnist": (datasets.FashionMNIST, "FashionMNIST"),
@@ -64,6 +69,41 @@ class TorchvisionDataModule(ImageDataModule):
         self.root = Path(root)
         self.download = download
         self.network_timeout_s = network_timeout_s
+
+    @classmethod
+    def native_image_size(cls, cfg: dict) -> int | None:
+        return NATIVE_SIZE.get(cfg.get("name"))
+
+    @classmethod
+    def content_identity(cls, cfg: dict) -> dict:
+        """Which files the data comes from, so it is not the `root` path that artifact hashes follow.
+
+        MNIST-style IDX files read from `<root>/<Name>/raw/` are recorded as the official release when
+        their `.gz` matches torchvision's md5 and holds the same content as the file read, else by a
+        sha256 of their content; absent files can only come from torchvision's md5-checked download.
+        SVHN and CIFAR-10 are md5-checked by torchvision on every load, so they are always official.
+        """
+        name = cfg["name"]
+        if name not in ("mnist", "fashion_mnist"):
+            return {"files": OFFICIAL, "replaces_root": True}
+        source, folder_name = _SOURCES[name]
+        official = dict(source.resources)
+        raw = Path(cfg["root"]) / folder_name / "raw"
+        files = {}
+        for stem in (s for pair in _IDX_FILES.values() for s in pair):
+            read = find_idx(raw, stem)
+            gz = raw / f"{stem}.gz"
+            if read is None:
+                files[stem] = OFFICIAL
+            elif (
+                gz.is_file()
+                and file_md5(gz) == official.get(gz.name)
+                and (read == gz or content_sha256(read) == content_sha256(gz))
+            ):
+                files[stem] = OFFICIAL
+            else:
+                files[stem] = f"sha256:{content_sha256(read)}"
+        return {"files": files, "replaces_root": True}
 
     @property
     def folder(self) -> Path:

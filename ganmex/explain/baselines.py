@@ -12,15 +12,15 @@ and receive it once through `setup(BaselineContext(...))`; `build_baselines` doe
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ganmex.tensors import blur_radius, gaussian_blur
 
 BASELINES: dict[str, type[Baseline]] = {}
 
@@ -109,14 +109,6 @@ class Zero(Constant):
         super().__init__(0.0)
 
 
-def gaussian_kernel1d(sigma: float, kernel_size: int, device=None, dtype=torch.float32) -> Tensor:
-    """Normalised samples of exp(-t^2 / 2 sigma^2) at integer offsets -k//2 .. k//2."""
-    half = (kernel_size - 1) / 2
-    t = torch.linspace(-half, half, kernel_size, device=device, dtype=dtype)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / kernel.sum()
-
-
 @register_baseline("blur")
 class Blur(Baseline):
     """Gaussian blur of x: a separable convolution with reflect padding.
@@ -131,29 +123,19 @@ class Blur(Baseline):
             raise ValueError(f"blur kernel_size must be a positive odd integer, got {kernel_size}")
         self.sigma, self.kernel_size = sigma, kernel_size
 
-    def size_for(self, height: int, width: int) -> int:
-        if self.kernel_size is not None:
-            size = self.kernel_size
-        else:
-            size = 2 * math.ceil(3 * self.sigma) + 1
-            size = min(size, 2 * min(height, width) - 1)
-        if size // 2 >= min(height, width):
+    def radius_for(self, height: int, width: int) -> int:
+        if self.kernel_size is None:
+            return blur_radius(self.sigma, height, width)
+        if self.kernel_size // 2 >= min(height, width):
             raise ValueError(
-                f"blur kernel_size={size} is too large for {height}x{width} images "
+                f"blur kernel_size={self.kernel_size} is too large for {height}x{width} images "
                 f"(needs < {2 * min(height, width)}); set baselines.blur.kernel_size"
             )
-        return size
+        return self.kernel_size // 2
 
     def __call__(self, x: Tensor, source: Tensor, target: Tensor) -> Tensor:
         _check_images(x)
-        n, c, h, w = x.shape
-        size = self.size_for(h, w)
-        kernel = gaussian_kernel1d(self.sigma, size, x.device, x.dtype)
-        pad = size // 2
-        flat = x.reshape(n * c, 1, h, w)
-        flat = F.conv2d(F.pad(flat, (pad, pad, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-        flat = F.conv2d(F.pad(flat, (0, 0, pad, pad), mode="reflect"), kernel.view(1, 1, -1, 1))
-        return flat.reshape(n, c, h, w).clamp(0, 1)
+        return gaussian_blur(x, self.sigma, self.radius_for(*x.shape[-2:])).clamp(0, 1)
 
 
 class _Noise(Baseline):

@@ -24,20 +24,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganmex.errors import check_choice
 from ganmex.explain.infill import FixedInFill, InFiller
 from ganmex.explain.methods import AttributionMethod, gradients_on, register_method
+from ganmex.tensors import as_labels
 
 OBJECTIVES = ("ssr", "sdr")
 MASKS = ("fido", "bbmp")
 SCORES = ("log_odds", "one_vs_one")
 SMOOTHNESS = ("tv", "l2")
 EPS = 1e-6
-
-
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-    return value
 
 
 def log_odds(logits: Tensor, source: Tensor) -> Tensor:
@@ -50,7 +46,7 @@ def log_odds(logits: Tensor, source: Tensor) -> Tensor:
 
 def class_score(logits: Tensor, source: Tensor, target: Tensor | None, score: str = "log_odds") -> Tensor:
     """The score FIDO moves: log-odds of the source class, or the one-vs-one logit_c - logit_t."""
-    if _choice("score", score, SCORES) == "log_odds":
+    if check_choice("fido score", score, SCORES) == "log_odds":
         return log_odds(logits, source)
     if target is None:
         raise ValueError("score=one_vs_one needs target classes (logit_c - logit_t)")
@@ -81,7 +77,7 @@ def upsample(mask: Tensor, size: tuple[int, int]) -> Tensor:
 def smoothness(mask: Tensor, kind: str = "tv") -> Tensor:
     """Per-image roughness of a (N, 1, h, w) mask: mean |neighbour difference| (tv) or its square (l2),
     summed over the two axes."""
-    _choice("smoothness", kind, SMOOTHNESS)
+    check_choice("fido smoothness", kind, SMOOTHNESS)
     dy = mask[..., 1:, :] - mask[..., :-1, :]
     dx = mask[..., :, 1:] - mask[..., :, :-1]
     power = 1 if kind == "tv" else 2
@@ -91,25 +87,13 @@ def smoothness(mask: Tensor, kind: str = "tv") -> Tensor:
 
 def fido_loss(score: Tensor, mask_sum: Tensor, objective: str, reg_coef: float) -> Tensor:
     """Per-image objective: SSR -s + lambda * sum(keep); SDR s + lambda * sum(drop)."""
-    sign = -1.0 if _choice("objective", objective, OBJECTIVES) == "ssr" else 1.0
+    sign = -1.0 if check_choice("fido objective", objective, OBJECTIVES) == "ssr" else 1.0
     return sign * score + reg_coef * mask_sum
 
 
 def warmup(step: int, rw_max: int) -> float:
     """Regulariser weight at `step`: rises linearly from 0 to 1 over `rw_max` steps (FIDO's rw_max)."""
     return 1.0 if rw_max <= 0 else min(1.0, step / rw_max)
-
-
-def _labels(labels: Tensor | int | None, n: int, device: torch.device, what: str) -> Tensor | None:
-    if labels is None:
-        return None
-    labels = torch.as_tensor(labels, device=device, dtype=torch.long)
-    labels = labels.expand(n) if labels.ndim == 0 else labels
-    if labels.shape != (n,):
-        raise ValueError(
-            f"{what} must be an int or {n} class indices (one per image), got {tuple(labels.shape)}"
-        )
-    return labels
 
 
 @register_method("fido")
@@ -144,10 +128,10 @@ class FidoSaliency(AttributionMethod):
         progress: bool = False,
         output: str | None = None,
     ) -> None:
-        self.objective = _choice("objective", objective, OBJECTIVES)
-        self.mask = _choice("mask", mask, MASKS)
-        self.score = _choice("score", score, SCORES)
-        self.smooth_kind = _choice("smoothness", smoothness, SMOOTHNESS)
+        self.objective = check_choice("fido objective", objective, OBJECTIVES)
+        self.mask = check_choice("fido mask", mask, MASKS)
+        self.score = check_choice("fido score", score, SCORES)
+        self.smooth_kind = check_choice("fido smoothness", smoothness, SMOOTHNESS)
         for key, value in (
             ("dropout_param_size", dropout_param_size),
             ("epochs", epochs),
@@ -251,8 +235,8 @@ class FidoSaliency(AttributionMethod):
 
     def _optimise(self, model, x: Tensor, source, target, infiller: InFiller) -> Tensor:
         n, _, h, w = x.shape
-        source = _labels(source, n, x.device, "source")
-        target = _labels(target, n, x.device, "target")
+        source = as_labels(source, n, x.device, "source", optional=True)
+        target = as_labels(target, n, x.device, "target", optional=True)
         if self.score == "one_vs_one" and target is None:
             raise ValueError(f"{self.name}: score=one_vs_one needs target classes")
         generator = None

@@ -13,7 +13,6 @@ tensors are NCHW in [0, 1].
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,18 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _as_labels(labels: Tensor | int | None, batch: int, device: torch.device, what: str) -> Tensor | None:
-    if labels is None:
-        return None
-    labels = torch.as_tensor(labels, device=device, dtype=torch.long)
-    if labels.ndim == 0:
-        labels = labels.expand(batch)
-    if labels.shape != (batch,):
-        raise ValueError(
-            f"{what} must be an int or a ({batch},) tensor of class indices, got {tuple(labels.shape)}"
-        )
-    return labels
+from ganmex.tensors import as_labels, gaussian_blur
 
 
 def check_mask(x: Tensor, mask: Tensor) -> None:
@@ -66,8 +54,8 @@ class InFiller(ABC):
     ) -> Tensor:
         """x_hat = mask * x + (1 - mask) * fill(x), with no gradient through the fill."""
         check_mask(x, mask)
-        source = _as_labels(source, x.shape[0], x.device, "source")
-        target = _as_labels(target, x.shape[0], x.device, "target")
+        source = as_labels(source, x.shape[0], x.device, "source", optional=True)
+        target = as_labels(target, x.shape[0], x.device, "target", optional=True)
         with torch.no_grad():
             fill = self.fill(x.detach(), mask.detach(), source, target)
         return mask * x + (1 - mask) * fill
@@ -100,25 +88,6 @@ class ConstantInFill(InFiller):
 
     def __repr__(self) -> str:
         return f"ConstantInFill(value={self.value})"
-
-
-def gaussian_kernel1d(sigma: float, radius: int, device=None, dtype=None) -> Tensor:
-    t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / kernel.sum()
-
-
-def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur with reflect padding (radius ceil(3 sigma), clipped to the image)."""
-    radius = min(math.ceil(3 * sigma), x.shape[-1] - 1, x.shape[-2] - 1)
-    k = gaussian_kernel1d(sigma, radius, x.device, x.dtype)
-    c = x.shape[1]
-    out = F.conv2d(
-        F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c
-    )
-    return F.conv2d(
-        F.pad(out, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c
-    )
 
 
 class BlurInFill(InFiller):

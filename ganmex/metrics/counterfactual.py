@@ -1,9 +1,11 @@
 """Counterfactual quality of generator baselines (GANMEX, StarGAN, autoencoder, MDTS...): is the baseline a
 valid, close, sparse and realistic member of the target class?
 
-Realism (FID, KID) is measured with torchmetrics in the classifier's penultimate feature space
-`model.features(x)`, because Inception weights cannot be downloaded here; numbers are therefore comparable
-between baselines of one classifier, not with published Inception FIDs.
+Realism (FID, KID) is measured with torchmetrics in a classifier's penultimate feature space
+`features(x)`, because Inception weights cannot be downloaded here: the independent oracle g's when one
+is given (f's own features would reward images that merely fool f), else the explained model f's.
+Numbers are comparable between baselines judged by one network, not with published Inception FIDs.
+With an oracle, `oracle_validity` asks whether g, too, sees the target class in x'.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchmetrics.utilities import dim_zero_cat
 
-from ganmex.metrics.scoring import as_labels, check_images
+from ganmex.metrics.scoring import check_images
+from ganmex.tensors import as_labels
 
 
 class _Precomputed(nn.Module):
@@ -50,20 +53,34 @@ class CounterfactualQuality(Metric):
 
     update(model, inputs, counterfactuals, source, target, real=None): `real` are real images for the FID/KID
     reference distribution (default: the inputs themselves). Per example: validity (1 if model predicts
-    t), l1 and l2 (norms of counterfactual - x over all pixels), changed_fraction (share of pixel values
-    changed by more than `change_tolerance`), nearest_train_l2 (only if `train_images` was given).
-    Per set: fid, kid_mean, kid_std (KID needs >= 2 samples per side; its subset size shrinks to the
-    sample count if needed).
-    compute() -> dict name -> (N,) tensor or scalar.
+    t), oracle_validity (1 if the oracle predicts t; only with `oracle`), l1 and l2 (norms of
+    counterfactual - x over all pixels), l1_per_pixel (l1 / number of pixel values), changed_fraction
+    (share of pixel values changed by more than `change_tolerance`, default 0.1 = 10% of the [0, 1]
+    range: above interpolation noise, below any visible stroke change), nearest_train_l2 (only if
+    `train_images` was given). Per set: fid, kid_mean, kid_std in the oracle's feature space (else the
+    model's; KID needs >= 2 samples per side; its subset size shrinks to the sample count if needed).
+    compute() -> dict name -> (N,) tensor or scalar; `higher_is_better` gives each output's direction.
     """
 
     is_differentiable = False
-    higher_is_better = None
+    higher_is_better: dict[str, bool] = {
+        "validity": True,
+        "oracle_validity": True,
+        "l1": False,
+        "l2": False,
+        "l1_per_pixel": False,
+        "changed_fraction": False,
+        "nearest_train_l2": False,
+        "fid": False,
+        "kid_mean": False,
+        "kid_std": False,
+    }
     full_state_update = False
 
     def __init__(
         self,
         train_images: Tensor | None = None,
+        oracle: nn.Module | None = None,
         change_tolerance: float = 0.1,
         kid_subsets: int = 50,
         kid_subset_size: int = 500,
@@ -79,6 +96,13 @@ class CounterfactualQuality(Metric):
         self.kid_subset_size = int(kid_subset_size)
         self.seed = int(seed)
         self.nn_chunk = int(nn_chunk)
+        if oracle is not None and not hasattr(oracle, "features"):
+            raise ValueError(
+                f"oracle {type(oracle).__name__} has no .features(x); FID/KID need its penultimate features"
+            )
+        self._oracle = (
+            None if oracle is None else oracle.eval(),
+        )  # a tuple: the judge is no child module (not in state_dict, not moved)
         self.register_buffer(
             "train_images",
             None if train_images is None else check_images(train_images, "train_images"),
@@ -86,8 +110,10 @@ class CounterfactualQuality(Metric):
         )
         for name in (
             "validity",
+            "oracle_validity",
             "l1",
             "l2",
+            "l1_per_pixel",
             "changed_fraction",
             "nearest_train_l2",
             "real_features",
@@ -118,16 +144,26 @@ class CounterfactualQuality(Metric):
                 f"{type(model).__name__} has no .features(x); FID/KID need the penultimate features"
             )
         real = x if real is None else check_images(real, "real")
+        oracle = self.oracle
+        judge = model if oracle is None else oracle
         with torch.no_grad():
             self.validity.append((model(cf).argmax(1) == target).to(x.dtype))
-            self.real_features.append(model.features(real).flatten(1).double())
-            self.fake_features.append(model.features(cf).flatten(1).double())
+            if oracle is not None:
+                self.oracle_validity.append((oracle(cf).argmax(1) == target).to(x.dtype))
+            self.real_features.append(judge.features(real).flatten(1).double())
+            self.fake_features.append(judge.features(cf).flatten(1).double())
         delta = (cf - x).flatten(1)
+        self.l1_per_pixel.append(delta.abs().mean(1))
         self.l1.append(delta.abs().sum(1))
         self.l2.append(delta.norm(dim=1))
         self.changed_fraction.append((delta.abs() > self.change_tolerance).to(x.dtype).mean(1))
         if self.train_images is not None:
             self.nearest_train_l2.append(nearest_distance(cf, self.train_images, self.nn_chunk))
+
+    @property
+    def oracle(self) -> nn.Module | None:
+        """The independent judge g (frozen, eval mode), or None."""
+        return self._oracle[0]
 
     def _realism(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         nan = torch.tensor(float("nan"), device=real.device)
@@ -152,8 +188,11 @@ class CounterfactualQuality(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         out = {
-            name: dim_zero_cat(getattr(self, name)) for name in ("validity", "l1", "l2", "changed_fraction")
+            name: dim_zero_cat(getattr(self, name))
+            for name in ("validity", "l1", "l2", "l1_per_pixel", "changed_fraction")
         }
+        if self.oracle is not None:
+            out["oracle_validity"] = dim_zero_cat(self.oracle_validity)
         if self.train_images is not None:
             out["nearest_train_l2"] = dim_zero_cat(self.nearest_train_l2)
         out.update(self._realism(dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features)))

@@ -19,7 +19,6 @@ from torchmetrics.utilities import dim_zero_cat
 
 from ganmex.metrics.scoring import (
     Model,
-    as_labels,
     batched_scores,
     check_images,
     check_score,
@@ -27,6 +26,7 @@ from ganmex.metrics.scoring import (
     reference_like,
     spatial_attributions,
 )
+from ganmex.tensors import as_labels
 
 
 def random_subsets(n: int, runs: int, size: int, n_features: int, generator: torch.Generator) -> Tensor:

@@ -25,27 +25,22 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from ganmex.errors import check_choice
 from ganmex.metrics.scoring import (
     Model,
-    as_labels,
     batched_scores,
     check_images,
     check_score,
     reference_like,
     spatial_attributions,
 )
+from ganmex.tensors import as_labels
 
 MODES = ("deletion", "insertion")
 ORDERS = ("morf", "lerf")
 FEATURES = ("pixel", "patch")
 
 Reference = Tensor | Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
-    return value
 
 
 def feature_map(h: int, w: int, feature: str, patch_size: int, device: torch.device) -> tuple[Tensor, int]:
@@ -128,9 +123,9 @@ class PerturbationCurve(Metric):
         super().__init__(**kwargs)
         self.skip_unchanged = bool(skip_unchanged)
         self.exact_flip = bool(exact_flip)
-        self.mode = _choice(mode, MODES, "perturbation mode")
-        self.order = _choice(order, ORDERS, "feature order")
-        self.feature = _choice(feature, FEATURES, "feature type")
+        self.mode = check_choice("perturbation mode", mode, MODES)
+        self.order = check_choice("feature order", order, ORDERS)
+        self.feature = check_choice("feature type", feature, FEATURES)
         if patch_size < 1:
             raise ValueError(f"patch_size must be >= 1, got {patch_size}")
         if max_batch < 1:

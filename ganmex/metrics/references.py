@@ -11,13 +11,12 @@ Two kinds:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ganmex.metrics.scoring import check_images
+from ganmex.tensors import blur_radius, gaussian_blur
 
 
 class ConstantReference:
@@ -56,20 +55,10 @@ class BlurReference:
         self.sigma = float(sigma)
         self.truncate = float(truncate)
 
-    def kernel(self, size_limit: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        radius = min(int(math.ceil(self.truncate * self.sigma)), size_limit - 1)
-        t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
-        k = torch.exp(-0.5 * (t / self.sigma) ** 2)
-        return k / k.sum()
-
     def __call__(self, x: Tensor, source: Tensor | None = None, target: Tensor | None = None) -> Tensor:
-        n, c, h, w = check_images(x).shape
-        k = self.kernel(min(h, w), x.device, x.dtype)
-        r = k.numel() // 2
-        y = x.reshape(n * c, 1, h, w)
-        y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-        y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
-        return y.reshape(n, c, h, w)
+        h, w = check_images(x).shape[-2:]
+        radius = blur_radius(self.sigma, h, w, self.truncate)
+        return gaussian_blur(x, self.sigma, radius, padding="replicate")
 
 
 # the 8-neighbourhood of ROAD's imputation: (row offset, column offset, weight)

@@ -16,7 +16,8 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from ganmex.metrics.faithfulness import draw_per_example, example_generators
-from ganmex.metrics.scoring import Model, as_labels, check_images, check_score, pair_score
+from ganmex.metrics.scoring import Model, check_images, check_score, pair_score
+from ganmex.tensors import as_labels
 
 ExplainFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 

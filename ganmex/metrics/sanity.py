@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from ganmex.metrics.scoring import as_labels, check_images, spearman_rows
+from ganmex.metrics.scoring import check_images, spearman_rows
+from ganmex.tensors import as_labels
 
 # explain_fn(model, x, source, target) -> attributions shaped like x
 ModelExplainFn = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]

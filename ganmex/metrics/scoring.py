@@ -31,16 +31,6 @@ def pair_score(logits: Tensor, source: Tensor, target: Tensor, score: str) -> Te
     return own - logits.gather(1, target.view(-1, 1)).squeeze(1)
 
 
-def as_labels(labels: Tensor | int, n: int, device: torch.device, name: str) -> Tensor:
-    """Class indices as an (n,) long tensor; a python int is broadcast to every example."""
-    if isinstance(labels, int):
-        return torch.full((n,), labels, dtype=torch.long, device=device)
-    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
-        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"{name} must be an int or a 1-D tensor of {n} class indices, got {shape}")
-    return labels.to(device=device, dtype=torch.long)
-
-
 def check_images(inputs: Tensor, name: str = "inputs") -> Tensor:
     if not isinstance(inputs, Tensor) or inputs.dim() != 4 or not inputs.is_floating_point():
         shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torchvision
 from torch import nn
+
+from ganmex.models.inputs import FORWARD_TOLERANCE, as_pixels
 
 
 class Normalize(nn.Module):
@@ -40,6 +41,10 @@ class Classifier(nn.Module):
         return self.body(self.normalize(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for pixels x (N, C, H, W) in [0, 1]; uint8 is divided by 255. In eval mode (every
+        loaded classifier) floats far outside [0, 1], e.g. 0..255, raise ValueError (`models.inputs`)."""
+        if x.dtype == torch.uint8 or not self.training:
+            x = as_pixels(x, tolerance=FORWARD_TOLERANCE)
         return self.head(self.features(x))
 
 
@@ -149,6 +154,8 @@ def cifar_cnn(
 
 def resnet18(channels: int, num_classes: int, image_size: int, mean, std) -> Classifier:
     """torchvision's ResNet-18 with a 3x3 stem and no max-pool, so 28-32 px inputs keep resolution."""
+    import torchvision  # only this architecture needs it
+
     _check_size(image_size, 8, "resnet18")
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     net.conv1 = nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=False)
@@ -156,3 +163,55 @@ def resnet18(channels: int, num_classes: int, image_size: int, mean, std) -> Cla
     head = net.fc
     net.fc = nn.Identity()
     return Classifier(Normalize(mean, std), net, head)
+
+
+class _BNResidual(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN plus identity, then ReLU (a ResNet basic block)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        self.out = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(x + self.body(x))
+
+
+def mnist_oracle(
+    channels: int,
+    num_classes: int,
+    image_size: int,
+    mean,
+    std,
+    width: int = 16,
+    hidden: int = 64,
+) -> Classifier:
+    """Independent judge of counterfactuals: a small BN residual CNN with global average pooling.
+
+    Deliberately unlike mnist_cnn (3x3 kernels, batch norm, residual blocks, max-pool, no big dense
+    layer), so images that merely exploit f's features are not rewarded by it.
+    """
+    _check_size(image_size, 4, "mnist_oracle")
+    layers: list[nn.Module] = [
+        nn.Conv2d(channels, width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        _BNResidual(width),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(2 * width),
+        nn.ReLU(),
+        _BNResidual(2 * width),
+        nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, hidden),
+        nn.ReLU(),
+    ]
+    return Classifier(Normalize(mean, std), nn.Sequential(*layers), nn.Linear(hidden, num_classes))

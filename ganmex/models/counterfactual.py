@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganmex.models.inputs import as_pixels, as_targets
 from ganmex.models.stargan import Generator, from_gan, to_gan
 
 
@@ -29,16 +30,15 @@ class CounterfactualGenerator(nn.Module):
 
     @torch.no_grad()
     def counterfactual(self, x: torch.Tensor, target: torch.Tensor | int) -> torch.Tensor:
-        """G(x, t) for a batch x (N, C, H, W) in [0, 1]; `target` is one int or N class indices."""
-        if x.dim() != 4:
-            raise ValueError(f"counterfactual expects a batch N x C x H x W, got shape {tuple(x.shape)}")
-        target = torch.as_tensor(target, device=self.device).long()
-        if target.dim() == 0:
-            target = target.expand(len(x))
-        if len(target) != len(x) or target.min() < 0 or target.max() >= self.num_classes:
-            raise ValueError(
-                f"target {target.tolist()} must hold {len(x)} class indices in [0, {self.num_classes - 1}]"
-            )
+        """G(x, t) for a batch x (N, C, H, W) of pixels in [0, 1]; `target` is one class index or N.
+
+        Input contract (`ganmex.models.inputs`): uint8 images are divided by 255; floats outside
+        [0, 1] and non-integral targets raise ValueError; an empty batch returns an empty batch.
+        """
+        x = as_pixels(x)
+        target = as_targets(target, len(x), self.num_classes, self.device)
+        if len(x) == 0:
+            return x.clone()
         out = from_gan(self.generator(to_gan(x.to(self.device)), target))
         return out.clamp(0, 1).to(x.dtype)
 

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import load_artifact_dir, to_plain
-from ganmex.data.base import DatasetInfo
+from ganmex.data.info import DatasetInfo
 from ganmex.models.autoencoder import ConvAutoencoder
 from ganmex.models.classifiers import Classifier
 from ganmex.models.counterfactual import CounterfactualGenerator

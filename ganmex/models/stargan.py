@@ -51,18 +51,37 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+OUTPUT_MODES = ("direct", "residual", "mask")
+
+
 class Generator(nn.Module):
-    """G(x, t): 7x7 conv, two stride-2 downs, `n_res` residual blocks, two ups, 7x7 conv, tanh.
+    """G(x, t): 7x7 conv, two stride-2 downs, `n_res` residual blocks, two ups, 7x7 conv.
 
     The target class enters as one-hot channels tiled over the image. Input and output in [-1, 1].
+    `output` says how the last layer becomes x' (every caller of `forward` gets the composed x'):
+      direct   x' = tanh(h)                       (StarGAN, GANMEX)
+      residual x' = clamp(x + 2 tanh(h), -1, 1)   (a change that can reach any pixel value)
+      mask     x' = A C + (1 - A) x, C = tanh(h_C), A = sigmoid(h_A) in [0, 1]   (GANimation): where
+               A = 0 the input passes through untouched, so sparse masks give sparse edits.
     """
 
-    def __init__(self, channels: int, num_classes: int, image_size: int, conv_dim: int = 64, n_res: int = 6):
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        image_size: int,
+        conv_dim: int = 64,
+        n_res: int = 6,
+        output: str = "direct",
+    ):
         super().__init__()
         _check_side(image_size)
         if conv_dim <= 0 or n_res < 0:
             raise ValueError(f"gan.generator conv_dim={conv_dim} must be > 0 and n_res={n_res} >= 0")
+        if output not in OUTPUT_MODES:
+            raise ValueError(f"gan.generator.output={output!r} is not one of {', '.join(OUTPUT_MODES)}")
         self.channels, self.num_classes, self.image_size = channels, num_classes, image_size
+        self.output = output
         d = conv_dim
         layers: list[nn.Module] = [
             nn.Conv2d(channels + num_classes, d, 7, padding=3, bias=False),
@@ -80,10 +99,14 @@ class Generator(nn.Module):
                 nn.ReLU(),
             ]
             d //= 2
-        layers += [nn.Conv2d(d, channels, 7, padding=3, bias=False), nn.Tanh()]
+        out_channels = channels + 1 if output == "mask" else channels  # mask: + one attention channel
+        layers.append(nn.Conv2d(d, out_channels, 7, padding=3, bias=False))
         self.main = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward_with_mask(
+        self, x: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x', A): the composed output and, in `mask` mode, the attention A (N, 1, H, W), else None."""
         if x.shape[1] != self.channels or x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(
                 f"generator got input {tuple(x.shape)}; expected N x {self.channels} x H x W "
@@ -91,7 +114,22 @@ class Generator(nn.Module):
             )
         onehot = nn.functional.one_hot(target.long(), self.num_classes).to(x.dtype)
         tiled = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        return self.main(torch.cat([x, tiled], dim=1))
+        h = self.main(torch.cat([x, tiled], dim=1))
+        if self.output == "direct":
+            return torch.tanh(h), None
+        if self.output == "residual":
+            return (x + 2.0 * torch.tanh(h)).clamp(-1.0, 1.0), None
+        return compose_mask(x, torch.tanh(h[:, : self.channels]), torch.sigmoid(h[:, self.channels :]))
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_mask(x, target)[0]
+
+
+def compose_mask(
+    x: torch.Tensor, content: torch.Tensor, attention: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANimation's blend A C + (1 - A) x (A broadcast over channels); returns (x', A)."""
+    return attention * content + (1.0 - attention) * x, attention
 
 
 def critic_depth(image_size: int) -> int:

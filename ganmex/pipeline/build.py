@@ -9,20 +9,12 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.data.base import ImageDataModule
 
 log = logging.getLogger(__name__)
-
-# dataset keys that change where or how fast data loads, not which data it is
-RUNTIME_DATASET_KEYS = ("root", "download", "num_workers", "eval_batch_size", "network_timeout_s")
-
-
-def dataset_identity(dataset_cfg: DictConfig) -> dict:
-    """The part of a dataset config that decides the training data (for artifact hashes)."""
-    plain = OmegaConf.to_container(dataset_cfg, resolve=True)
-    return {k: v for k, v in plain.items() if k not in RUNTIME_DATASET_KEYS}
 
 
 def build_datamodule(dataset_cfg: DictConfig, **overrides: Any) -> ImageDataModule:
@@ -49,6 +41,8 @@ def build_trainer(
     fill = {"version": stage, "dirpath": str(work_dir), "name": stage}
     loggers = _instantiate_named(cfg.get("logger"), fill)
     callbacks = _instantiate_named(cfg.get("callbacks"), fill)
+    if not loggers:  # a learning-rate monitor has nowhere to write without a logger (Lightning refuses it)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     options = dict(OmegaConf.to_container(budget, resolve=True) if budget is not None else {})
     options.update(kwargs)
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **options)

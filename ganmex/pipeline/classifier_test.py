@@ -13,32 +13,10 @@ from omegaconf import DictConfig
 from rich.progress import track
 from torch.utils.data import DataLoader
 
-from ganmex.data.base import DatasetInfo
-from ganmex.errors import ConfigError
-from ganmex.models.loading import load_classifier
-from ganmex.pipeline.build import build_datamodule
-from ganmex.pipeline.classifier_stage import classifier_artifact
+from ganmex.pipeline.context import EvalContext
 from ganmex.pipeline.stage import StageResult
 
 log = logging.getLogger(__name__)
-
-
-def eval_dataset_config(cfg: DictConfig) -> DictConfig:
-    """The dataset to evaluate on: `eval_dataset` when set, else the training dataset."""
-    return cfg.get("eval_dataset") or cfg.dataset
-
-
-def check_compatible(trained: DatasetInfo, evaluated: DatasetInfo) -> None:
-    if (trained.channels, trained.image_size, trained.num_classes) != (
-        evaluated.channels,
-        evaluated.image_size,
-        evaluated.num_classes,
-    ):
-        raise ConfigError(
-            f"classifier trained on {trained.name} ({trained.channels}x{trained.image_size}px, "
-            f"{trained.num_classes} classes) cannot be evaluated on {evaluated.name} ({evaluated.channels}x"
-            f"{evaluated.image_size}px, {evaluated.num_classes} classes); pick a matching eval_dataset"
-        )
 
 
 @torch.no_grad()
@@ -57,18 +35,11 @@ def accuracy(net: torch.nn.Module, loader: DataLoader, num_classes: int, device:
 
 
 def run_classifier_test(cfg: DictConfig) -> StageResult:
-    artifact = classifier_artifact(cfg)
-    if not artifact.exists:
-        raise FileNotFoundError(
-            f"no finished classifier artifact at {artifact.path}; train it first with "
-            f"`python train.py stage=classifier` using the same dataset/classifier overrides"
-        )
-    device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.accelerator != "cpu" else "cpu")
-    net = load_classifier(artifact.path, device)
-    datamodule = build_datamodule(eval_dataset_config(cfg))
-    trained = DatasetInfo.from_dict(artifact.config()["dataset_info"])
-    check_compatible(trained, datamodule.info)
-    metrics = accuracy(net, datamodule.test_dataloader(), datamodule.num_classes, device)
+    context = EvalContext.open(cfg)
+    datamodule, trained, artifact = context.datamodule, context.trained_info, context.artifact
+    metrics = accuracy(
+        context.classifier, datamodule.test_dataloader(), datamodule.num_classes, context.device
+    )
     metrics["eval_dataset"] = datamodule.info.name
     log.info(
         "classifier %s (trained on %s) test/acc on %s: %.4f over %d images",

@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
+from collections.abc import Callable
 
 from omegaconf import DictConfig
 
+from ganmex.errors import check_choice
 from ganmex.pipeline.stage import StageResult
-from ganmex.pipeline.validate import check_choice
 
 log = logging.getLogger(__name__)
 
-MODES: dict[str, str] = {
-    "report": "ganmex.pipeline.evaluation_stage:run_evaluation",
-    "explain": "ganmex.pipeline.explain_mode:run_explain_mode",
-    "cem": "ganmex.pipeline.cem_mode:run_cem_mode",
-    "classifier_test": "ganmex.pipeline.classifier_test:run_classifier_test",
-}
+MODES = ("report", "explain", "cem", "classifier_test")
+
+
+def mode_runner(mode: str) -> Callable[[DictConfig], StageResult]:
+    """The function behind `mode=`; each mode's module is imported only when it runs."""
+    check_choice("mode", mode, MODES)
+    if mode == "report":
+        from ganmex.pipeline.evaluation_stage import run_evaluation
+
+        return run_evaluation
+    if mode == "explain":
+        from ganmex.pipeline.explain_mode import run_explain_mode
+
+        return run_explain_mode
+    if mode == "cem":
+        from ganmex.pipeline.cem_mode import run_cem_mode
+
+        return run_cem_mode
+    from ganmex.pipeline.classifier_test import run_classifier_test
+
+    return run_classifier_test
 
 
 def run_evaluate_stage(cfg: DictConfig) -> StageResult:
-    check_choice("mode", cfg.mode, tuple(MODES))
-    module, _, function = MODES[cfg.mode].partition(":")
+    runner = mode_runner(cfg.mode)
     started = time.perf_counter()
-    result = getattr(importlib.import_module(module), function)(cfg)
+    result = runner(cfg)
     result.wall_time_s = time.perf_counter() - started
     return result

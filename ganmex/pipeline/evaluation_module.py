@@ -66,6 +66,8 @@ class EvaluationPlan:
     train_images: Tensor | None = None
     # (N, H, W) bool ground-truth masks of the test split's images (indexed like it), or None
     masks: Tensor | None = None
+    # the independent judge for counterfactual quality (oracle validity, FID/KID in its features), or None
+    oracle: nn.Module | None = None
 
 
 def _key(*parts: str) -> str:
@@ -93,6 +95,8 @@ class EvaluationModule(L.LightningModule):
             extra = {}
             if name == "counterfactual" and self.plan.train_images is not None:
                 extra["train_images"] = self.plan.train_images
+            if name == "counterfactual" and self.plan.oracle is not None:
+                extra["oracle"] = self.plan.oracle
             self.metrics[full] = instantiate(self.plan.metric_configs[name], **extra).to(self.device)
         return self.metrics[full]
 
@@ -340,6 +344,7 @@ def collect_results(
         elif name == "counterfactual":
             for metric_name, out_name in (
                 ("validity", "validity"),
+                ("oracle_validity", "oracle_validity"),
                 ("l1", "proximity_l1"),
                 ("l2", "proximity_l2"),
                 ("changed_fraction", "change_sparsity"),

@@ -19,12 +19,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ganmex.errors import ConfigError
 from ganmex.explain.baselines import build_baselines, instantiate_baselines, needed_context
 from ganmex.explain.methods import build_methods
-from ganmex.models.loading import load_classifier
-from ganmex.pipeline.build import build_datamodule, build_trainer
-from ganmex.pipeline.classifier_stage import classifier_artifact
-from ganmex.pipeline.classifier_test import check_compatible, eval_dataset_config
+from ganmex.pipeline.build import build_trainer
+from ganmex.pipeline.context import EvalContext, gan_enabled
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
-from ganmex.pipeline.explain_mode import baseline_context
 from ganmex.pipeline.stage import StageResult
 from ganmex.report import aggregate, write_report
 from ganmex.report.records import EvalResults
@@ -32,11 +29,6 @@ from ganmex.report.wandb_log import summary_values
 
 log = logging.getLogger(__name__)
 SCORE_TO_OUTPUT = {"one_vs_one": "difference", "logit_c": "source"}
-
-
-def _device(cfg: DictConfig) -> torch.device:
-    wants_gpu = cfg.trainer.accelerator in ("gpu", "cuda", "auto")
-    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
 class IndexedDataset(Dataset):
@@ -77,7 +69,7 @@ class _EvalModule(EvaluationModule):
         return DataLoader(IndexedDataset(self.dataset), batch_size=self.batch_size, sampler=sampler)
 
 
-def build_plan(cfg: DictConfig, classifier, device) -> EvaluationPlan:
+def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
     ev = cfg.evaluation
     if ev.score not in SCORE_TO_OUTPUT:
         raise ConfigError(f"evaluation.score={ev.score!r}; choose one of {', '.join(SCORE_TO_OUTPUT)}")
@@ -87,12 +79,12 @@ def build_plan(cfg: DictConfig, classifier, device) -> EvaluationPlan:
             "no attribution methods configured; e.g. attribution=[integrated_gradients,deeplift]"
         )
     baseline_cfg = dict(cfg.get("baselines") or {})
-    if "ganmex" in baseline_cfg and (cfg.get("gan") is None or cfg.gan.get("name") == "none"):
+    if "ganmex" in baseline_cfg and not gan_enabled(cfg):
         log.warning("gan=none: the ganmex baseline is skipped (train one with gan=stargan to include it)")
         baseline_cfg.pop("ganmex")
     needs = needed_context(instantiate_baselines(baseline_cfg))
-    context = baseline_context(cfg, needs | {"train_images"}, classifier, device)
-    baselines = build_baselines(baseline_cfg, context)
+    baseline_context = context.baseline_context(needs | {"train_images"})
+    baselines = build_baselines(baseline_cfg, baseline_context)
     references = {name: instantiate(conf) for name, conf in ev.references.items()}
     unknown = [r for r in ev.curve_references if r != "baseline" and r not in references]
     if unknown:
@@ -113,40 +105,29 @@ def build_plan(cfg: DictConfig, classifier, device) -> EvaluationPlan:
         seed=cfg.seed,
         expensive_images=ev.expensive_images,
         counterfactual_baselines=[b for b in ev.counterfactual_baselines if b in baselines],
-        train_images=context.train_images,
+        train_images=baseline_context.train_images,
     )
 
 
-def evaluation_images(cfg: DictConfig, classifier_info) -> tuple[torch.utils.data.Dataset, str]:
-    datamodule = build_datamodule(eval_dataset_config(cfg))
-    check_compatible(classifier_info, datamodule.info)
-    test = datamodule.dataset("test")
+def evaluation_images(cfg: DictConfig, context: EvalContext) -> Dataset:
+    """The first `evaluation.num_images` test images (null: the whole test split)."""
     n = cfg.evaluation.num_images
-    if n is not None:
-        if n <= 0:
-            raise ConfigError(f"evaluation.num_images={n} must be > 0 or null (the whole test split)")
-        test = Subset(test, range(min(n, len(test))))
-    return test, datamodule.info.name
+    if n is None:
+        return context.test
+    if n <= 0:
+        raise ConfigError(f"evaluation.num_images={n} must be > 0 or null (the whole test split)")
+    return Subset(context.test, range(min(n, len(context.test))))
 
 
 def run_evaluation(cfg: DictConfig) -> StageResult:
-    from ganmex.data.base import DatasetInfo
-
     if cfg.get("evaluation") is None or cfg.evaluation.get("name") == "none":
         raise ConfigError("evaluation=none: choose a metric set, e.g. evaluation=default")
-    artifact = classifier_artifact(cfg)
-    if not artifact.exists:
-        raise FileNotFoundError(
-            f"no finished classifier artifact at {artifact.path}; run `python train.py` first"
-        )
-    device = _device(cfg)
-    classifier = load_classifier(artifact.path, device)
-    info = DatasetInfo.from_dict(artifact.config()["dataset_info"])
-    test, eval_name = evaluation_images(cfg, info)
-    plan = build_plan(cfg, classifier, device)
-    plan.masks = evaluation_masks(
-        build_datamodule(eval_dataset_config(cfg)), len(test)
-    )  # decoy_mnist ground truth
+    context = EvalContext.open(cfg)
+    classifier, device = context.classifier, context.device
+    test, eval_name = evaluation_images(cfg, context), context.name
+    plan = build_plan(cfg, context)
+    plan.masks = evaluation_masks(context.datamodule, len(test))  # ground truth (decoy_mnist), when any
+    plan.oracle = context.oracle()
     output_dir = Path(cfg.paths.output_dir)
     module = _EvalModule(classifier, plan, test, cfg.evaluation.batch_size)
     module.results_dir = output_dir
@@ -165,7 +146,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     files = write_report(results, output_dir, config=cfg, extra_images=images)
     frame = aggregate(results.records)
     summary = {"results_csv": str(files.results_csv), "n_images": len(test), **summary_values(frame)}
-    return StageResult("evaluate", artifact, True, summary)
+    return StageResult("evaluate", context.artifact, True, summary)
 
 
 def attribution_grid(

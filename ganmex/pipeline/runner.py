@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import write_json_atomic
-from ganmex.errors import ConfigError
-from ganmex.pipeline.stage import StageResult
-from ganmex.pipeline.validate import check_choice, check_classifier_fits, check_positive
+from ganmex.errors import ConfigError, check_choice
+from ganmex.pipeline.validate import check_config
+
+if TYPE_CHECKING:  # the stage module imports Lightning: not needed to check a config
+    from ganmex.pipeline.stage import StageResult
 
 log = logging.getLogger(__name__)
 
-# stage name -> "module:function"; imported lazily so a stage's heavy deps load only when it runs
-STAGES: dict[str, str] = {
-    "classifier": "ganmex.pipeline.classifier_stage:run_classifier_stage",
-    "gan": "ganmex.pipeline.gan_stage:run_gan_stage",
-    "autoencoder": "ganmex.pipeline.autoencoder_stage:run_autoencoder_stage",
-    "evaluate": "ganmex.pipeline.evaluate_stage:run_evaluate_stage",
-}
-ORDER = ("classifier", "gan", "autoencoder", "evaluate")
+ORDER = ("classifier", "gan", "oracle", "autoencoder", "evaluate")
 
 
-def _stage_function(name: str) -> Callable[[DictConfig], StageResult]:
-    module, _, function = STAGES[name].partition(":")
-    return getattr(importlib.import_module(module), function)
+def stage_runners() -> dict[str, Callable[[DictConfig], StageResult]]:
+    """Stage name -> the function that runs it. Imported here rather than at the top so that
+    validating a config does not pay for Lightning, Captum and the models."""
+    from ganmex.pipeline.autoencoder_stage import AutoencoderStage
+    from ganmex.pipeline.classifier_stage import ClassifierStage, OracleStage
+    from ganmex.pipeline.evaluate_stage import run_evaluate_stage
+    from ganmex.pipeline.gan_stage import GanStage
+
+    return {
+        "classifier": lambda cfg: ClassifierStage(cfg).run(),
+        "oracle": lambda cfg: OracleStage(cfg).run(),
+        "gan": lambda cfg: GanStage(cfg).run(),
+        "autoencoder": lambda cfg: AutoencoderStage(cfg).run(),
+        "evaluate": run_evaluate_stage,
+    }
 
 
 def _enabled(cfg: DictConfig, name: str) -> bool:
-    """A stage runs if it is implemented and its config group is not set to `none`."""
-    if name not in STAGES:
-        return False
-    group = cfg.get(name, "present") if name != "evaluate" else cfg.get("evaluation", "present")
+    """A stage runs if its config group is present and not set to `none`."""
+    group = cfg.get("evaluation" if name == "evaluate" else name)
     return group is not None and not (isinstance(group, DictConfig) and group.get("name") == "none")
 
 
@@ -55,21 +60,27 @@ def selected_stages(cfg: DictConfig) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
-    check_positive(cfg)
-    check_classifier_fits(cfg)
-    selected_stages(cfg)
+    selected_stages(cfg)  # cheap checks first: a bad stage name needs no torch
+    check_config(cfg)
 
 
 def run(cfg: DictConfig) -> dict:
     """Validate, run the stages, and write `<run dir>/metrics.json` describing what ran."""
     validate(cfg)
+    from ganmex.quiet import route_lightning_logs
+    from ganmex.report.run_summary import format_run_summary
+
+    route_lightning_logs()  # Lightning's lines once, in our format, and into train.log
     started = time.perf_counter()
     summary: dict = {"stages": {}, "config": OmegaConf.to_container(cfg, resolve=True)}
+    runners = stage_runners()
     for name in selected_stages(cfg):
         log.info("== stage %s ==", name)
-        result = _stage_function(name)(cfg)
+        result = runners[name](cfg)
         summary["stages"][name] = result.summary()
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
+    summary["run_dir"] = str(cfg.paths.output_dir)
+    summary["summary_lines"] = format_run_summary(summary)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output_dir / "metrics.json", summary)

@@ -1,4 +1,8 @@
-"""What every stage returns, and the helpers stages share."""
+"""The life of a trained stage, written once: reuse -> seed -> data -> resume -> train -> commit.
+
+A concrete stage (classifier, oracle, GAN, autoencoder) says only what differs: which config section
+it reads, what goes into its hash, how to build its LightningModule and what state it saves.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,24 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import Artifact
+from ganmex.data.base import ImageDataModule
+from ganmex.data.identity import dataset_identity
+from ganmex.errors import ConfigError
+from ganmex.pipeline.build import build_datamodule, build_trainer
+from ganmex.training.checkpointing import AtomicCheckpointIO, usable_resume_checkpoint
+from ganmex.training.soundness import NonFiniteLossCallback, check_sound
 
 log = logging.getLogger(__name__)
+
+# stage keys that change how a run is checkpointed, not what it produces: left out of the hash
+OPERATIONAL_KEYS = ("checkpoint_every_n_steps",)
 
 
 @dataclass
@@ -34,14 +49,6 @@ class StageResult:
         }
 
 
-def artifact_root(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.artifact_dir)
-
-
-# stage keys that change how a run is checkpointed, not what it produces: left out of the hash
-OPERATIONAL_KEYS = ("checkpoint_every_n_steps",)
-
-
 def hashed_section(section: DictConfig | None) -> DictConfig | None:
     """A stage's config without its operational keys, for the artifact hash (hashed as its YAML text,
     interpolations unresolved, so that hashes stay stable across releases)."""
@@ -50,34 +57,43 @@ def hashed_section(section: DictConfig | None) -> DictConfig | None:
     return OmegaConf.masked_copy(section, [k for k in section if k not in OPERATIONAL_KEYS])
 
 
-def stage_artifact(cfg: DictConfig, stage: str, extra: dict | None = None) -> Artifact:
-    """`<stage>.artifact=<dir>` when given, else `artifacts/<stage>-<hash>` of the training data, the
-    stage's config, the seed and `extra` (e.g. the classifier a GAN was trained against)."""
+def stage_artifact(cfg: DictConfig, section: str, extra: dict | None = None) -> Artifact:
+    """`<section>.artifact=<dir>` when given, else `artifacts/<section>-<hash>` of the training data,
+    the section's config, the seed and `extra` (e.g. the classifier a GAN was trained against)."""
     from ganmex.artifacts import config_hash
-    from ganmex.pipeline.build import dataset_identity
 
-    section = cfg.get(stage)
-    explicit = section.get("artifact") if section is not None else None
+    node = cfg.get(section)
+    explicit = node.get("artifact") if node is not None else None
     if explicit:
-        path = Path(explicit)
-        name, _, key = path.name.partition("-")
-        return Artifact(name, key, path.parent)
+        return explicit_artifact(section, explicit)
     payload = {
         "dataset": dataset_identity(cfg.dataset),
-        stage: hashed_section(section),
+        section: hashed_section(node),
         "seed": cfg.seed,
         **(extra or {}),
     }
-    return Artifact(stage, config_hash(payload), artifact_root(cfg))
+    return Artifact(section, config_hash(payload), Path(cfg.paths.artifact_dir))
 
 
-def require_trainable(cfg: DictConfig, stage: str) -> None:
-    """An explicit `<stage>.artifact` must already be finished: we never train into someone's path."""
-    explicit = cfg[stage].get("artifact")
-    if explicit:
-        raise FileNotFoundError(
-            f"{stage}.artifact={explicit} is not a finished artifact (no metrics.json); unset it to train one"
+# which artifact kinds an explicit `<section>.artifact=` may name
+ACCEPTED_KINDS = {"oracle": ("oracle", "classifier")}
+
+
+def explicit_artifact(section: str, path: str | Path) -> Artifact:
+    """The artifact at `<section>.artifact=<path>`, refused when another stage wrote it."""
+    artifact = Artifact.from_dir(path)
+    accepted = ACCEPTED_KINDS.get(section, (section,))
+    if artifact.stage not in accepted:
+        raise ConfigError(
+            f"{section}.artifact={path} is a {artifact.stage} artifact, not a {section} artifact; "
+            f"pass a {section}-<hash> directory or unset {section}.artifact to train one"
         )
+    return artifact
+
+
+def scalar_metrics(metrics: dict, prefixes: tuple[str, ...]) -> dict[str, float]:
+    """Trainer callback metrics with the given prefixes, as plain floats."""
+    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefixes)}
 
 
 @rank_zero_only
@@ -85,11 +101,109 @@ def announce_reuse(artifact: Artifact) -> None:
     log.info("reusing finished %s artifact %s (delete it to retrain)", artifact.stage, artifact.path)
 
 
-def reused(artifact: Artifact, started: float) -> StageResult:
-    announce_reuse(artifact)
-    return StageResult(artifact.stage, artifact, True, artifact.metrics(), time.perf_counter() - started)
+class TrainedStage:
+    """One trained stage. Subclasses set `section` and implement `build_module` and `state`."""
 
+    section: str = ""
+    headline: tuple[str, ...] = ()  # metrics logged when the stage finishes
 
-def scalar_metrics(metrics: dict, prefixes: tuple[str, ...]) -> dict[str, float]:
-    """Trainer callback metrics with the given prefixes, as plain floats."""
-    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefixes)}
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.settings: DictConfig = cfg[self.section]
+
+    # --- what differs between stages ------------------------------------------------------------
+    def hash_extra(self) -> dict:
+        """What else the artifact depends on besides data, section and seed (upstream artifacts)."""
+        return {}
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg.seed)
+
+    def datamodule(self) -> ImageDataModule:
+        return build_datamodule(self.cfg.dataset)
+
+    def build_module(self, datamodule: ImageDataModule) -> L.LightningModule:
+        raise NotImplementedError
+
+    def state(self, module: L.LightningModule) -> dict:
+        """The weights that make up the artifact's checkpoint.ckpt."""
+        raise NotImplementedError
+
+    def trainer_options(self, datamodule: ImageDataModule) -> dict[str, Any]:
+        """Extra Trainer keyword arguments on top of the trainer group and the stage budget."""
+        return {}
+
+    def extra_callbacks(self, work_dir: Path) -> list[L.Callback]:
+        return []
+
+    def expectations(self) -> dict[str, tuple[float | None, str]]:
+        """Quality floors checked before commit: metric -> (floor, the config key that sets it)."""
+        return {}
+
+    def record(self, datamodule: ImageDataModule) -> dict:
+        """What the artifact was made from (config.yaml)."""
+        return {
+            "stage": self.section,
+            "dataset_info": datamodule.info.to_dict(),
+            self.section: self.settings,
+            "dataset": self.cfg.dataset,
+            "seed": self.seed,
+        }
+
+    def test(self, trainer: L.Trainer, module: L.LightningModule, datamodule: ImageDataModule) -> dict:
+        """Score the trained module on the test split, when it has a test step."""
+        if type(module).test_step is L.LightningModule.test_step:
+            return {}
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        return scalar_metrics(trainer.callback_metrics, ("test/",))
+
+    # --- the common life ------------------------------------------------------------------------
+    def artifact(self) -> Artifact:
+        return stage_artifact(self.cfg, self.section, self.hash_extra())
+
+    def run(self) -> StageResult:
+        started = time.perf_counter()
+        artifact = self.artifact()
+        if artifact.exists:
+            return self._reused(artifact, started)
+        if self.settings.get("artifact"):
+            raise FileNotFoundError(
+                f"{self.section}.artifact={self.settings.artifact} is not a finished artifact "
+                f"(no metrics.json); unset it to train one"
+            )
+        # two identical runs must not resume from each other's checkpoint or replace each other's artifact
+        with artifact.lock(timeout_s=self.cfg.get("artifact_lock_timeout_s")):
+            if artifact.exists:  # another run finished it while we waited
+                return self._reused(artifact, started)
+            metrics = self._train(artifact, started)
+        return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
+
+    def _reused(self, artifact: Artifact, started: float) -> StageResult:
+        announce_reuse(artifact)
+        return StageResult(self.section, artifact, True, artifact.metrics(), time.perf_counter() - started)
+
+    def _train(self, artifact: Artifact, started: float) -> dict:
+        L.seed_everything(self.seed, workers=True)
+        datamodule = self.datamodule()
+        module = self.build_module(datamodule)
+        work_dir = artifact.begin()
+        resume = usable_resume_checkpoint(artifact.resume_checkpoint())
+        if resume is not None:
+            log.info("resuming %s training from %s", self.section, resume)
+        options = {"plugins": [AtomicCheckpointIO()], **self.trainer_options(datamodule)}
+        trainer = build_trainer(self.cfg, self.section, work_dir, self.settings.trainer, **options)
+        trainer.callbacks.extend([NonFiniteLossCallback(self.section), *self.extra_callbacks(work_dir)])
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+        metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
+        metrics.update(self.test(trainer, module, datamodule))
+        metrics["train_time_s"] = round(time.perf_counter() - started, 2)
+        check_sound(self.section, metrics, self.expectations())  # an unsound stage stays in .partial
+        if trainer.is_global_zero:
+            artifact.commit(self.state(module), self.record(datamodule), metrics)
+        log.info(
+            "%s: %s",
+            self.section,
+            ", ".join(f"{k} = {metrics[k]:.4f}" for k in self.headline if k in metrics),
+        )
+        return metrics

@@ -1,18 +1,58 @@
-"""Start-up checks: fail in the first second with the key, the bad value and the fix."""
+"""Start-up checks: fail in the first second with the key, the bad value and the fix.
+
+`check_config` runs them all; the runner calls it before any stage starts.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganmex.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 POSITIVE_KEYS = ("lr", "batch_size", "eval_batch_size", "image_size", "max_epochs", "max_steps", "steps")
+# leaves that must be whole numbers wherever they appear (null allowed: "use the default")
+INTEGER_KEYS = (
+    "batch_size",
+    "eval_batch_size",
+    "image_size",
+    "max_epochs",
+    "max_steps",
+    "steps",
+    "num_steps",
+    "num_classes",
+    "channels",
+    "num_workers",
+    "seed",
+    "n_critic",
+    "checkpoint_every_n_steps",
+    "log_every_n_steps",
+)
+# leaves that must be numbers (int or float); also any `*_lr`, `lambda_*` and `min_*` leaf
+NUMBER_KEYS = (
+    *INTEGER_KEYS,
+    "lr",
+    "weight_decay",
+    "momentum",
+    "val_fraction",
+    "test_fraction",
+    "ema_decay",
+    "stdevs",
+    "network_timeout_s",
+)
+# images in the dry forward pass that checks a classifier fits the data (2: BatchNorm-safe in eval)
+DRY_BATCH = 2
 
 
-def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def _walk(node: Any, prefix: str = "", containers: bool = False) -> Iterator[tuple[str, Any]]:
+    """(dotted path, value) of every leaf; of every dict/list node too when `containers`."""
+    if containers and prefix and isinstance(node, DictConfig | ListConfig):
+        yield prefix.rstrip("."), node
     if isinstance(node, DictConfig):
         for key in node.keys():
             if key == "hydra":
@@ -21,16 +61,40 @@ def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
                 value = node[key]
             except Exception:  # unresolvable interpolations (hydra:...) are checked where they are used
                 continue
-            yield from _walk(value, f"{prefix}{key}.")
+            yield from _walk(value, f"{prefix}{key}.", containers)
     elif isinstance(node, ListConfig):
         for i, value in enumerate(node):
-            yield from _walk(value, f"{prefix}{i}.")
+            yield from _walk(value, f"{prefix}{i}.", containers)
     else:
         yield prefix.rstrip("."), node
 
 
+def _is_number_key(leaf: str) -> bool:
+    return leaf in NUMBER_KEYS or leaf.endswith("_lr") or leaf.startswith(("lambda_", "min_"))
+
+
+def check_types(cfg: DictConfig) -> None:
+    """Numeric keys hold numbers (`classifier.optimizer.lr=abc` fails here, not deep in the optimiser);
+    integer keys hold whole numbers. null means 'the default' and passes."""
+    for path, value in _walk(cfg, containers=True):
+        leaf = path.rsplit(".", 1)[-1]
+        if value is None or not _is_number_key(leaf):
+            continue
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        wanted = "an integer" if leaf in INTEGER_KEYS else "a number"
+        number = not isinstance(value, bool) and isinstance(value, int | float)
+        if not number or (leaf in INTEGER_KEYS and isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(
+                f"{path}={value!r} must be {wanted} ({type(value).__name__} given); "
+                f"pass e.g. {path}={_example(leaf)}"
+            )
+
+
 def check_positive(cfg: DictConfig) -> None:
-    """Learning rates, batch sizes, sizes and budgets must be > 0 (max_steps=-1 means 'unlimited')."""
+    """Numeric keys hold numbers (check_types), and learning rates, batch sizes, sizes and budgets are
+    > 0 (max_steps=-1 means 'unlimited')."""
+    check_types(cfg)
     for path, value in _walk(cfg):
         leaf = path.rsplit(".", 1)[-1]
         if not (leaf in POSITIVE_KEYS or leaf.endswith("_lr")):
@@ -51,22 +115,79 @@ def _example(leaf: str) -> str:
     )
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(choices)}")
+def check_image_size(cfg: DictConfig) -> None:
+    """Datasets that are not resized (MNIST, CIFAR-10, ...) must be configured at their real size:
+    a classifier built for 8 px would otherwise only fail on the first real 28 px batch."""
+    from hydra.utils import get_class
+
+    d = cfg.dataset
+    target = d.get("_target_")
+    native_size = getattr(get_class(target), "native_image_size", None) if target else None
+    native = native_size(OmegaConf.to_container(d, resolve=True)) if native_size else None
+    if native is not None and d.image_size != native:
+        name = d.get("name") or get_class(target).name
+        raise ConfigError(
+            f"dataset.image_size={d.image_size} but {name} images are {native}x{native} "
+            f"and this dataset is not resized; set dataset.image_size={native}"
+        )
 
 
 def check_classifier_fits(cfg: DictConfig) -> None:
-    """Build the classifier once on the dataset's image size so a bad size fails at start-up."""
-    from ganmex.data.base import DatasetInfo
+    """Build the classifier on the dataset's image size and push one dummy batch through it, so a size
+    that the constructor accepts but the forward pass does not fails at start-up too."""
+    import torch
+
+    from ganmex.data.info import DatasetInfo
     from ganmex.models.loading import build_classifier
 
     d = cfg.dataset
     info = DatasetInfo("check", d.num_classes, d.channels, d.image_size, tuple(d.mean), tuple(d.std))
     try:
-        build_classifier(cfg.classifier, info)
+        net = build_classifier(cfg.classifier, info).eval()
+        with torch.no_grad():
+            logits = net(torch.zeros(DRY_BATCH, d.channels, d.image_size, d.image_size))
     except Exception as error:  # instantiate wraps the real error; show its message
         cause = error.__cause__ or error
         raise ConfigError(
             f"dataset.image_size={d.image_size} does not fit classifier={cfg.classifier.name}: {cause}"
         ) from error
+    if tuple(logits.shape) != (DRY_BATCH, d.num_classes):
+        raise ConfigError(
+            f"classifier={cfg.classifier.name} gives logits of shape {tuple(logits.shape)} for "
+            f"dataset.num_classes={d.num_classes}; expected ({DRY_BATCH}, {d.num_classes})"
+        )
+    check_image_size(cfg)
+
+
+def check_gan_batch(cfg: DictConfig) -> None:
+    """The GAN's class-balanced batch holds batch // num_classes images of every class, so it needs at
+    least one per class; a batch that is not a multiple loses the remainder (a warning)."""
+    gan = cfg.get("gan")
+    if not isinstance(gan, DictConfig) or gan.get("name") == "none" or "generator" not in gan:
+        return
+    classes = cfg.dataset.num_classes
+    key, batch = "gan.batch_size", gan.get("batch_size")
+    if batch is None:
+        batch = cfg.dataset.batch_size
+        key = "dataset.batch_size (the GAN's batch while gan.batch_size is null)"
+    if batch < classes:
+        raise ConfigError(
+            f"{key}={batch} is smaller than dataset.num_classes={classes}: every class-balanced GAN batch "
+            f"needs at least one image per class; set gan.batch_size to a multiple of {classes}, "
+            f"e.g. gan.batch_size={2 * classes}"
+        )
+    if batch % classes:
+        log.warning(
+            "%s=%d is not a multiple of dataset.num_classes=%d: each GAN batch holds %d images",
+            key,
+            batch,
+            classes,
+            batch // classes * classes,
+        )
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every start-up check, in order of cost."""
+    check_positive(cfg)
+    check_gan_batch(cfg)
+    check_classifier_fits(cfg)

@@ -1,4 +1,4 @@
-"""WGAN-GP losses (Gulrajani et al. 2017) in the form StarGAN uses them."""
+"""WGAN-GP losses (Gulrajani et al. 2017) in the form StarGAN uses them, and GANimation's mask losses."""
 
 from __future__ import annotations
 
@@ -37,3 +37,20 @@ def critic_wasserstein_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor
 def generator_adversarial_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """The generator minimises -E[D(fake)]."""
     return -fake_scores.mean()
+
+
+def mask_sparsity_loss(attention: torch.Tensor) -> torch.Tensor:
+    """mean A: GANimation's L1 on the attention mask, so G edits few pixels and copies the rest from x."""
+    return attention.abs().mean()
+
+
+def total_variation_loss(attention: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of vertically and horizontally adjacent mask values (smooth, blob masks).
+
+    Anisotropic L1 TV: the mean over |A[i+1, j] - A[i, j]| plus the mean over |A[i, j+1] - A[i, j]|.
+    """
+    if attention.dim() != 4:
+        raise ValueError(f"attention must be N x C x H x W, got shape {tuple(attention.shape)}")
+    vertical = (attention[:, :, 1:, :] - attention[:, :, :-1, :]).abs().mean()
+    horizontal = (attention[:, :, :, 1:] - attention[:, :, :, :-1]).abs().mean()
+    return vertical + horizontal

@@ -1,7 +1,11 @@
 """GanmexModule: StarGAN trained against the frozen classifier f (Shih et al., GANMEX, 2020).
 
 Generator loss = adversarial + lambda_cls CE(f(G(x, t)), t) + lambda_sim |G(x, t) - x|
-               + lambda_rec |G(G(x, t), c) - x|;  the critic is trained with WGAN-GP.
+               + lambda_rec |G(G(x, t), c) - x|  + lambda_id |G(x, c) - x| (Fixed-Point GAN identity,
+               on the pairs whose drawn target is the source class)
+               + lambda_mask mean(A) + lambda_tv TV(A)   (only for gan.generator.output=mask);
+the critic is trained with WGAN-GP. `target_source=false` draws targets t != c only (the identity
+pairs then come from `lambda_id` alone, one G(x, c) pass on the whole batch).
 
 f takes the place of StarGAN's class head, so it must be the *same* function throughout: it is
 kept outside this module's children (in a plain list), so Lightning's `.train()`, `.to()` hooks,
@@ -21,7 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganmex.models.stargan import Critic, Generator, from_gan, to_gan
-from ganmex.training.gan_losses import critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty
+from ganmex.training.gan_losses import (
+    critic_wasserstein_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    mask_sparsity_loss,
+    total_variation_loss,
+)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -42,11 +52,26 @@ class GanmexModule(L.LightningModule):
         lambda_sim: float = 0.0,
         lambda_gp: float = 10.0,
         n_critic: int = 5,
+        lambda_id: float = 0.0,
+        lambda_mask: float = 0.0,
+        lambda_tv: float = 0.0,
+        target_source: bool = True,
         ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         if n_critic < 1:
             raise ValueError(f"gan.n_critic={n_critic} must be >= 1 (critic steps per generator step)")
+        weights = {"lambda_id": lambda_id, "lambda_mask": lambda_mask, "lambda_tv": lambda_tv}
+        for key, value in weights.items():
+            if value < 0:
+                raise ValueError(f"gan.loss.{key}={value} must be >= 0 (0 switches the term off)")
+        if (lambda_mask or lambda_tv) and getattr(generator, "output", "direct") != "mask":
+            raise ValueError(
+                f"gan.loss.lambda_mask / lambda_tv need gan.generator.output=mask "
+                f"(got output={getattr(generator, 'output', 'direct')!r}); set them to 0 or use the mask mode"
+            )
+        if not target_source and num_classes < 2:
+            raise ValueError("gan.loss.target_source=false needs at least 2 classes")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ValueError(f"gan.ema_decay={ema_decay} must be in (0, 1) or null to switch EMA off")
         self.automatic_optimization = False
@@ -64,6 +89,8 @@ class GanmexModule(L.LightningModule):
             lambda_sim,
             lambda_gp,
         )
+        self.lambda_id, self.lambda_mask, self.lambda_tv = lambda_id, lambda_mask, lambda_tv
+        self.target_source = target_source
         self.n_critic = n_critic
         self.ema_decay = ema_decay
 
@@ -126,12 +153,25 @@ class GanmexModule(L.LightningModule):
 
     def _generator_step(self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> None:
         g_opt = self.optimizers()[0]
-        fake = self.generator(real, target)
+        fake, attention = self.generator.forward_with_mask(real, target)
         adv = generator_adversarial_loss(self.critic(fake))
         cls = self._class_loss(fake, target)
         sim = (fake - real).abs().mean()
-        rec = (self.generator(fake, source) - real).abs().mean()
-        loss = adv + self.lambda_cls * cls + self.lambda_sim * sim + self.lambda_rec * rec
+        zero = real.new_zeros(())
+        # terms with weight 0 are not computed: each costs a generator pass on CPU
+        rec = (self.generator(fake, source) - real).abs().mean() if self.lambda_rec else zero
+        ident = self._identity_loss(real, source, target, fake) if self.lambda_id else zero
+        sparsity = mask_sparsity_loss(attention) if attention is not None else zero
+        tv = total_variation_loss(attention) if attention is not None else zero
+        loss = (
+            adv
+            + self.lambda_cls * cls
+            + self.lambda_sim * sim
+            + self.lambda_rec * rec
+            + self.lambda_id * ident
+            + self.lambda_mask * sparsity
+            + self.lambda_tv * tv
+        )
         g_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         g_opt.step()
@@ -148,6 +188,9 @@ class GanmexModule(L.LightningModule):
                 "train/g_cls": cls,
                 "train/g_sim": sim,
                 "train/g_rec": rec,
+                "train/g_id": ident,
+                "train/g_mask": sparsity,
+                "train/g_tv": tv,
             },
             on_step=True,
             on_epoch=False,
@@ -155,11 +198,26 @@ class GanmexModule(L.LightningModule):
         )
         self.log("train/g_cls_loss", cls, on_step=True, on_epoch=False, prog_bar=True)
 
+    def _identity_loss(
+        self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> torch.Tensor:
+        """Fixed-Point GAN: |G(x, c) - x|; reuses G(x, t) where t = c was drawn, else one more G pass."""
+        if self.target_source:
+            same = target == source
+            return (fake[same] - real[same]).abs().mean() if same.any() else real.new_zeros(())
+        return (self.generator(real, source) - real).abs().mean()
+
+    def draw_targets(self, source: torch.Tensor) -> torch.Tensor:
+        """Uniform over all classes (`target_source`), else uniform over the classes other than the source."""
+        if self.target_source:
+            return torch.randint(0, self.num_classes, source.shape, device=source.device)
+        shift = torch.randint(1, self.num_classes, source.shape, device=source.device)
+        return (source + shift) % self.num_classes
+
     def training_step(self, batch, batch_idx: int) -> None:
         images, source = batch
         real = to_gan(images)
-        # uniform over all classes, the source class included (then G must learn the identity)
-        target = torch.randint(0, self.num_classes, source.shape, device=source.device)
+        target = self.draw_targets(source)
         self._critic_step(real, source, target)
         if (batch_idx + 1) % self.n_critic == 0:
             self._generator_step(real, source, target)

@@ -17,7 +17,7 @@ from conftest import REPO_ROOT, SHARED_DATA
 from ganmex.artifacts import PARTIAL_SUFFIX, RESUME_CHECKPOINT
 from ganmex.pipeline.runner import run
 
-TINY = ["stage=classifier", "logger=none", "callbacks=none"]
+TINY = ["stage=classifier", "logger=none", "callbacks=none", "classifier.min_val_acc=null"]
 
 
 def test_tiny_budget_learns_far_above_chance(trained_classifier_artifact):

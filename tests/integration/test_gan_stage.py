@@ -18,15 +18,18 @@ pytestmark = pytest.mark.integration
 
 TINY = [
     "stage=gan",
+    "gan.min_validity=null",
     "gan=stargan",
     "logger=none",
     "callbacks=none",
     "gan.generator.conv_dim=8",
     "gan.generator.n_res=1",
     "gan.critic.conv_dim=8",
-    "gan.trainer.max_epochs=1",
-    "+gan.trainer.limit_train_batches=25",
-    "gan.trainer.val_check_interval=1.0",
+    # 60 balanced batches (critic + generator step each); epochs of 10 batches, validation every 30
+    # batches: step-based validation must not depend on the epoch length (small datasets)
+    "gan.trainer.max_steps=120",
+    "+gan.trainer.limit_train_batches=10",
+    "gan.trainer.val_check_interval=30",
     "gan.batch_size=20",
     "dataset.eval_batch_size=50",
 ]

@@ -10,6 +10,8 @@ from conftest import compose_config
 from ganmex.pipeline.runner import run
 
 TINY = [
+    "classifier.min_val_acc=null",
+    "gan.min_validity=null",
     "stage=classifier",
     "classifier.trainer.max_epochs=1",
     "+trainer.limit_train_batches=3",

@@ -20,6 +20,7 @@ from ganmex.report.wandb_run import configure_wandb, override_tags, sweep_group
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "stage=classifier",
+    "classifier.min_val_acc=null",
     "classifier.trainer.max_epochs=1",
     "+trainer.limit_train_batches=2",
     "+trainer.limit_val_batches=1",

@@ -62,8 +62,8 @@ def test_blur_matches_torchvision(sigma, kernel_size, channels):
 
 
 def test_blur_default_kernel_covers_three_sigma_and_errors_when_too_large():
-    assert Blur(sigma=1.0).size_for(28, 28) == 7
-    assert Blur(sigma=5.0).size_for(12, 12) == 23  # capped so reflect padding fits
+    assert Blur(sigma=1.0).radius_for(28, 28) == 3  # kernel 7
+    assert Blur(sigma=5.0).radius_for(12, 12) == 11  # kernel 23: capped so reflect padding fits
     with pytest.raises(ValueError, match="kernel_size=25 is too large for 12x12"):
         Blur(sigma=1.0, kernel_size=25)(torch.zeros(1, 1, 12, 12), None, None)
     with pytest.raises(ValueError, match="positive odd integer, got 4"):

@@ -9,7 +9,7 @@ import struct
 import pytest
 import torch
 
-from ganmex.data.errors import DatasetNotFoundError
+from ganmex.data.errors import DataFileError, DatasetNotFoundError
 from ganmex.data.idx import read_idx
 from ganmex.data.sampler import BalancedBatchSampler
 from ganmex.data.splits import stratified_split
@@ -72,7 +72,7 @@ def test_read_idx_rejects_truncated_file(tmp_path):
     path = tmp_path / "x-idx3-ubyte"
     _write_idx(path, torch.zeros(2, 3, 3), compress=False)
     path.write_bytes(path.read_bytes()[:-4])
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(DataFileError, match=r"x-idx3-ubyte is damaged .*truncated"):
         read_idx(path)
 
 

@@ -53,7 +53,9 @@ def test_one_vs_one_is_the_logit_difference_and_needs_a_target():
     )
     with pytest.raises(ValueError, match="one_vs_one needs target"):
         class_score(logits, torch.tensor([2]), None, "one_vs_one")
-    with pytest.raises(ValueError, match="unknown score 'odds'; choose one of log_odds, one_vs_one"):
+    with pytest.raises(
+        ValueError, match="fido score='odds' is not valid; choose one of: log_odds, one_vs_one"
+    ):
         class_score(logits, torch.tensor([2]), None, "odds")
 
 
@@ -288,9 +290,9 @@ def test_fido_is_reproducible_with_a_seed():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"objective": "ssd"}, "unknown objective 'ssd'; choose one of ssr, sdr"),
-        ({"mask": "gauss"}, "unknown mask 'gauss'; choose one of fido, bbmp"),
-        ({"smoothness": "l1"}, "unknown smoothness 'l1'; choose one of tv, l2"),
+        ({"objective": "ssd"}, "fido objective='ssd' is not valid; choose one of: ssr, sdr"),
+        ({"mask": "gauss"}, "fido mask='gauss' is not valid; choose one of: fido, bbmp"),
+        ({"smoothness": "l1"}, "fido smoothness='l1' is not valid; choose one of: tv, l2"),
         ({"init": 1.0}, r"init=1.0 is the initial mask probability and must lie strictly in \(0, 1\)"),
         ({"epochs": 0}, "epochs=0 must be a positive integer"),
         ({"reg_coef": -1}, "reg_coef=-1 must be >= 0"),

@@ -53,3 +53,15 @@ def test_wasserstein_losses():
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, 0.0])
     assert critic_wasserstein_loss(real, fake).item() == pytest.approx(-0.5 - 2.0)
     assert generator_adversarial_loss(fake).item() == pytest.approx(0.5)
+
+
+def test_mask_sparsity_and_total_variation_by_hand():
+    from ganmex.training.gan_losses import mask_sparsity_loss, total_variation_loss
+
+    a = torch.tensor([[[[0.0, 1.0], [0.5, 0.5]]]])  # 1 x 1 x 2 x 2
+    assert mask_sparsity_loss(a).item() == pytest.approx(0.5)
+    # vertical |0.5-0| and |0.5-1| -> mean 0.5; horizontal |1-0| and |0.5-0.5| -> mean 0.5
+    assert total_variation_loss(a).item() == pytest.approx(1.0)
+    assert total_variation_loss(torch.full((2, 1, 3, 3), 0.7)).item() == 0.0
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        total_variation_loss(torch.zeros(3, 3))

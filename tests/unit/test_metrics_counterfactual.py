@@ -73,3 +73,65 @@ def test_kid_subset_shrinks_to_small_sets_and_errors_are_clear():
         m.update(model, torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 3), 0, 1)
     with pytest.raises(ValueError, match="has no .features"):
         m.update(nn.Flatten(), torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 4), 0, 1)
+
+
+class Fixed(nn.Module):
+    """Toy judge: predicts class 1 when the image's mean is above 0.5, else class 0; features = mean, max."""
+
+    def features(self, x):
+        return torch.stack([x.flatten(1).mean(1), x.flatten(1).amax(1)], 1)
+
+    def forward(self, x):
+        mean = x.flatten(1).mean(1)
+        return torch.stack([0.5 - mean, mean - 0.5], 1)
+
+
+def test_oracle_validity_matches_a_hand_count_and_fid_moves_to_the_oracle_space():
+    model, oracle = Tiny(), Fixed()
+    x = torch.zeros(4, 1, 4, 4)
+    cf = torch.stack([torch.full((1, 4, 4), v) for v in (0.9, 0.2, 0.7, 0.6)])
+    target = torch.tensor([1, 1, 0, 1])
+    # oracle predicts class 1 for means 0.9, 0.7, 0.6 and class 0 for 0.2: hits on pairs 0 and 3
+    m = CounterfactualQuality(oracle=oracle, kid_subset_size=4, kid_subsets=2)
+    m.update(model, x, cf, 0, target)
+    out = m.compute()
+    assert out["oracle_validity"].tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert out["validity"].tolist() == (model(cf).argmax(1) == target).float().tolist()
+    # FID in the oracle's 2-d features (mean, max): reals all (0, 0), fakes (v, v)
+    fr, ff = oracle.features(x).double().numpy(), oracle.features(cf).double().numpy()
+    c1, c2 = np.cov(fr, rowvar=False), np.cov(ff, rowvar=False)
+    expected = ((fr.mean(0) - ff.mean(0)) ** 2).sum() + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real)
+    assert out["fid"].item() == pytest.approx(expected, rel=1e-3, abs=1e-4)
+    without = CounterfactualQuality(kid_subset_size=4, kid_subsets=2)
+    without.update(model, x, cf, 0, target)
+    assert "oracle_validity" not in without.compute()
+    with pytest.raises(ValueError, match="oracle Flatten has no .features"):
+        CounterfactualQuality(oracle=nn.Flatten())
+
+
+def test_changed_pixel_share_and_l1_per_pixel_by_hand_with_a_custom_tolerance():
+    model = Tiny()
+    x = torch.zeros(1, 1, 4, 4)
+    cf = x.clone()
+    cf[0, 0, 0, :3] = torch.tensor([0.3, 0.2, 0.1])  # 3 of 16 pixels moved
+    wide = CounterfactualQuality(change_tolerance=0.25)
+    wide.update(model, x, cf, 0, 1)
+    out = wide.compute()
+    assert out["changed_fraction"].item() == pytest.approx(1 / 16)  # only 0.3 > 0.25
+    assert out["l1_per_pixel"].item() == pytest.approx(0.6 / 16)
+    tight = CounterfactualQuality(change_tolerance=0.15)
+    tight.update(model, x, cf, 0, 1)
+    assert tight.compute()["changed_fraction"].item() == pytest.approx(2 / 16)
+
+
+def test_every_output_declares_its_direction():
+    model, oracle = Tiny(), Fixed()
+    m = CounterfactualQuality(
+        train_images=torch.rand(3, 1, 4, 4), oracle=oracle, kid_subset_size=4, kid_subsets=2
+    )
+    m.update(model, torch.rand(4, 1, 4, 4), torch.rand(4, 1, 4, 4), 0, 1)
+    out = m.compute()
+    assert set(out) <= set(CounterfactualQuality.higher_is_better)
+    assert CounterfactualQuality.higher_is_better["oracle_validity"] is True
+    assert CounterfactualQuality.higher_is_better["fid"] is False
+    assert CounterfactualQuality.higher_is_better["changed_fraction"] is False

@@ -106,3 +106,130 @@ def test_n_critic_and_ema_validation():
         GanmexModule(*parts, ema_decay=1.5)
     module = GanmexModule(*parts, ema_decay=0.9)
     assert module.sampler is module.generator_ema
+
+
+def _last_conv_output_set(gen: Generator, channel: int, value: float):
+    """Forward hook: the generator's last conv writes `value` into one output channel."""
+
+    def hook(_module, _inputs, output):
+        output = output.clone()
+        output[:, channel] = value
+        return output
+
+    return gen.main[-1].register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("output", ["direct", "residual", "mask"])
+def test_every_output_mode_gives_image_shaped_output_in_gan_range(output):
+    torch.manual_seed(0)
+    gen = Generator(3, num_classes=4, image_size=16, conv_dim=4, n_res=1, output=output)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    out, attention = gen.forward_with_mask(x, torch.tensor([0, 3]))
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, gen(x, torch.tensor([0, 3])))
+    if output == "mask":
+        assert attention.shape == (2, 1, 16, 16) and attention.min() >= 0 and attention.max() <= 1
+    else:
+        assert attention is None
+
+
+def test_mask_mode_with_zero_attention_returns_x_exactly_and_full_attention_returns_content():
+    torch.manual_seed(0)
+    gen = Generator(1, num_classes=3, image_size=8, conv_dim=4, n_res=1, output="mask")
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    target = torch.tensor([0, 1, 2])
+    handle = _last_conv_output_set(gen, 1, -1e4)  # attention logit -> sigmoid = 0
+    out, attention = gen.forward_with_mask(x, target)
+    handle.remove()
+    assert torch.equal(attention, torch.zeros_like(attention))
+    assert torch.equal(out, x)
+    handle = _last_conv_output_set(gen, 1, 1e4)  # A = 1: x' is the content tanh(h_C) alone
+    content = torch.tanh(
+        gen.main(torch.cat([x, torch.eye(3)[target][:, :, None, None].expand(-1, -1, 8, 8)], 1))
+    )
+    out, _ = gen.forward_with_mask(x, target)
+    handle.remove()
+    torch.testing.assert_close(out, content[:, :1])
+    assert not torch.allclose(out, x)
+
+
+def test_residual_mode_adds_the_change_and_clamps_to_the_gan_range():
+    gen = Generator(1, num_classes=2, image_size=8, conv_dim=4, n_res=0, output="residual")
+    x = torch.full((1, 1, 8, 8), 0.5)
+    handle = _last_conv_output_set(gen, 0, 1e4)  # 2 tanh(h) = +2: 0.5 + 2 clamps to 1
+    assert torch.equal(gen(x, torch.tensor([1])), torch.ones_like(x))
+    handle.remove()
+    handle = _last_conv_output_set(gen, 0, 0.0)  # no change: x itself
+    assert torch.equal(gen(x, torch.tensor([1])), x)
+    handle.remove()
+    handle = _last_conv_output_set(gen, 0, -0.1)
+    torch.testing.assert_close(gen(x, torch.tensor([1])), x + 2 * torch.tanh(torch.tensor(-0.1)))
+    handle.remove()
+
+
+def test_unknown_output_mode_is_refused():
+    with pytest.raises(ValueError, match="gan.generator.output='blend' is not one of direct, residual, mask"):
+        Generator(1, 2, 8, 4, 0, output="blend")
+
+
+def _module(output: str = "direct", optimizer=None, **loss) -> GanmexModule:
+    f = cifar_cnn(1, 3, 8, mean=[0.5], std=[0.25], widths=(2,), hidden=4)
+    gen = Generator(1, 3, 8, 4, 0, output=output)
+    opt = optimizer or _adam(1e-3)
+    return GanmexModule(gen, Critic(1, 3, 8, 2), f, 3, opt, opt, n_critic=1, **loss)
+
+
+def test_identity_loss_uses_only_pairs_whose_target_is_the_source():
+    module = _module(lambda_id=1.0)
+    real = torch.zeros(3, 1, 8, 8)
+    fake = torch.stack([torch.full((1, 8, 8), v) for v in (0.2, 0.5, 0.9)])
+    source, target = torch.tensor([0, 1, 2]), torch.tensor([0, 2, 2])  # pairs 0 and 2 are t = c
+    ident = module._identity_loss(real, source, target, fake)
+    assert ident.item() == pytest.approx((0.2 + 0.9) / 2)
+    none_same = module._identity_loss(real, source, torch.tensor([1, 2, 0]), fake)
+    assert none_same.item() == 0.0
+
+
+def test_identity_loss_with_targets_other_than_the_source_runs_g_on_the_source_class():
+    module = _module(lambda_id=1.0, target_source=False)
+    torch.manual_seed(0)
+    real = torch.rand(3, 1, 8, 8) * 2 - 1
+    source = torch.tensor([0, 1, 2])
+    expected = (module.generator(real, source) - real).abs().mean()
+    ident = module._identity_loss(real, source, torch.tensor([1, 2, 0]), torch.zeros_like(real))
+    torch.testing.assert_close(ident, expected)
+    drawn = module.draw_targets(torch.arange(3).repeat(200))
+    assert (drawn != torch.arange(3).repeat(200)).all() and set(drawn.tolist()) == {0, 1, 2}
+
+
+def test_identity_switch_changes_the_generator_update():
+    """The same step with lambda_id on and off moves G differently (the term reaches the gradient).
+
+    Plain SGD: Adam's first step is lr * sign(gradient), which an extra term rarely flips."""
+    results = []
+    for lambda_id in (0.0, 10.0):
+        torch.manual_seed(0)
+        sgd = lambda params: torch.optim.SGD(params, lr=0.1)  # noqa: E731
+        module = _module(optimizer=sgd, lambda_id=lambda_id, target_source=False, lambda_cls=1.0)
+        torch.manual_seed(1)
+        data = TensorDataset(torch.rand(6, 1, 8, 8), torch.arange(6) % 3)
+        trainer = L.Trainer(
+            max_steps=2,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            accelerator="cpu",
+        )
+        trainer.fit(module, DataLoader(data, batch_size=6))
+        results.append([p.detach().clone() for p in module.generator.parameters()])
+    assert not all(torch.equal(a, b) for a, b in zip(*results, strict=True))
+
+
+def test_mask_losses_need_the_mask_output_and_weights_must_be_non_negative():
+    with pytest.raises(ValueError, match="need gan.generator.output=mask"):
+        _module("direct", lambda_mask=1.0)
+    with pytest.raises(ValueError, match="gan.loss.lambda_id=-1.0 must be >= 0"):
+        _module(lambda_id=-1.0)
+    assert _module("mask", lambda_mask=1.0, lambda_tv=1.0).lambda_tv == 1.0

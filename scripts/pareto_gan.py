@@ -1,0 +1,146 @@
+"""Reproduce docs/gan.md's Pareto table: train each GAN setting, score it, mark the non-dominated rows.
+
+Each setting is a list of `python train.py` overrides; every one trains with `stage=gan` (the classifier
+artifact is shared, the GAN artifact is reused when its config hash already exists) and is scored by
+scripts/measure_gan.py on real MNIST test digits (x every target), judged by f and the oracle g.
+A row is on the Pareto front when no other row is at least as good on validity, oracle validity,
+L1 and oracle-FID and better on one of them.
+
+    python scripts/pareto_gan.py --oracle outputs/artifacts/oracle-<hash> [--only default,residual]
+        [--n 1000] [--out docs/gan_pareto.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NO_MASK = ["gan.loss.lambda_mask=0", "gan.loss.lambda_tv=0"]
+# name -> train.py overrides (on top of the default config: conf/gan/stargan.yaml)
+SETTINGS: dict[str, list[str]] = {
+    "default": [],
+    "ganmex_reference": ["gan=ganmex_reference"],
+    "old_direct_600": [
+        "gan.generator.output=direct",
+        *NO_MASK,
+        "gan.loss.lambda_cls=5",
+        "gan.loss.lambda_sim=30",
+        "gan.loss.lambda_rec=10",
+        "gan.trainer.max_steps=1200",
+        "gan.trainer.val_check_interval=200",
+    ],
+    "residual_sim30": ["gan.generator.output=residual", *NO_MASK, "gan.loss.lambda_sim=30"],
+    "mask_sim30_ema": ["gan.loss.lambda_sim=30", "gan.ema_decay=0.999"],
+    "mask_identity": ["gan.loss.lambda_id=10"],
+    "mask_half_budget": ["gan.trainer.max_steps=2400"],
+    "mask_sim30": ["gan.loss.lambda_sim=30"],
+    "mask_sim50": ["gan.loss.lambda_sim=50"],
+    "mask_sim30_not_source": ["gan.loss.lambda_sim=30", "gan.loss.target_source=false"],
+    "mask_sim30_double_budget": ["gan.loss.lambda_sim=30", "gan.trainer.max_steps=9600"],
+    "mask_colored": ["dataset=mnist_colored"],
+}
+# column: (key in measure_gan's per-method dict, higher is better)
+OBJECTIVES = {"validity": True, "oracle_validity": True, "l1_per_pixel": False, "fid": False}
+
+
+def train(name: str, overrides: list[str], runs: Path) -> Path:
+    """Run the GAN stage for one setting; returns its gan-<hash> artifact directory."""
+    run_dir = runs / name
+    cmd = [sys.executable, "train.py", "stage=gan", f"hydra.run.dir={run_dir}", *overrides]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    return Path(summary["stages"]["gan"]["artifact"])
+
+
+def measure(gan_dir: Path, oracle: Path, n: int, out: Path) -> dict:
+    """scripts/measure_gan.py's JSON for this artifact (kept in `out`; re-measured when it is another's)."""
+    if out.is_file():
+        done = json.loads(out.read_text())
+        same = (done["gan_artifact"], done["oracle_artifact"], done["n_digits"]) == (
+            str(gan_dir),
+            str(oracle),
+            n,
+        )
+        if same:
+            return done
+    cmd = [sys.executable, "scripts/measure_gan.py", "--gan", str(gan_dir), "--oracle", str(oracle)]
+    cmd += ["--n", str(n), "--out", str(out)]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(
+        cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    return json.loads(out.read_text())
+
+
+def dominates(a: dict, b: dict) -> bool:
+    """a is at least as good as b on every objective and strictly better on one."""
+    better = [(a[k] > b[k]) if up else (a[k] < b[k]) for k, up in OBJECTIVES.items()]
+    worse = [(a[k] < b[k]) if up else (a[k] > b[k]) for k, up in OBJECTIVES.items()]
+    return any(better) and not any(worse)
+
+
+def pareto_rows(rows: dict[str, dict]) -> set[str]:
+    return {n for n, r in rows.items() if not any(dominates(o, r) for m, o in rows.items() if m != n)}
+
+
+def table(rows: dict[str, dict], front: set[str], mdts: dict | None) -> str:
+    head = "| setting | validity f | validity oracle | L1 | changed px | oracle-FID | train s | front |"
+    lines = [head, "|" + "---|" * 8]
+    for name, r in rows.items():
+        mark = "yes" if name in front else ""
+        seconds = r.get("train_s") or float("nan")
+        lines.append(
+            f"| {name} | {r['validity']:.3f} | {r['oracle_validity']:.3f} | {r['l1_per_pixel']:.3f} | "
+            f"{r['changed_fraction']:.3f} | {r['fid']:.0f} | {seconds:.0f} | {mark} |"
+        )
+    if mdts is not None:
+        lines.append(
+            f"| MDTS (reference) | {mdts['validity']:.3f} | {mdts['oracle_validity']:.3f} | "
+            f"{mdts['l1_per_pixel']:.3f} | {mdts['changed_fraction']:.3f} | {mdts['fid']:.0f} | | |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--oracle", type=Path, required=True, help="oracle artifact judging grey MNIST")
+    parser.add_argument("--oracle-colored", type=Path, default=None, help="oracle for dataset=mnist_colored")
+    parser.add_argument("--only", default=None, help="comma-separated setting names (default: all)")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--runs", type=Path, default=REPO / "outputs" / "pareto_gan")
+    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "pareto_gan" / "pareto.json")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(SETTINGS)
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown:
+        sys.exit(f"--only: unknown setting(s) {unknown}; choose from {sorted(SETTINGS)}")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    for name in names:
+        colored = "dataset=mnist_colored" in SETTINGS[name]
+        oracle = args.oracle_colored if colored else args.oracle
+        if oracle is None:
+            sys.exit(f"setting {name} needs --oracle-colored (an oracle trained with dataset=mnist_colored)")
+        gan_dir = train(name, SETTINGS[name], args.runs)
+        results[name] = measure(gan_dir, oracle, args.n, args.runs / f"{name}.json")
+        args.out.write_text(json.dumps(results, indent=2))
+    grey = {
+        n: {**r["ganmex"], "train_s": r.get("gan_train_time_s")}
+        for n, r in results.items()
+        if not r["colored"]
+    }
+    if grey:
+        mdts = next(r["mdts"] for r in results.values() if not r["colored"] and "mdts" in r)
+        print(table(grey, pareto_rows(grey), mdts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Atomic checkpoint writes and detection of damaged resume checkpoints."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from ganmex.training import checkpointing
+from ganmex.training.checkpointing import (
+    AtomicCheckpointIO,
+    checkpoint_problem,
+    readable_checkpoint,
+    save_atomic,
+    usable_resume_checkpoint,
+)
+
+
+def test_failed_write_keeps_the_old_checkpoint_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": 1}, path)
+
+    def dies_mid_write(obj, handle):
+        handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpointing.torch, "save", dies_mid_write)
+    with pytest.raises(OSError, match="disk full"):
+        AtomicCheckpointIO().save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert torch.load(path, weights_only=False) == {"step": 1}
+
+
+def test_save_atomic_creates_the_directory_and_round_trips(tmp_path):
+    path = tmp_path / "a" / "b.ckpt"
+    save_atomic({"w": torch.arange(3)}, path)
+    assert torch.equal(torch.load(path)["w"], torch.arange(3))
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "Error"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.unlink(), "missing"),
+    ],
+)
+def test_damaged_checkpoint_is_detected_and_deleted(tmp_path, damage, reason, caplog):
+    path = tmp_path / "last.ckpt"
+    save_atomic({"state_dict": {"w": torch.randn(256, 256)}}, path)
+    assert readable_checkpoint(path)
+    damage(path)
+    assert not readable_checkpoint(path)
+    assert reason in checkpoint_problem(path)
+    with caplog.at_level("WARNING"):
+        assert usable_resume_checkpoint(path) is None
+    assert not path.exists()
+    if reason != "missing":
+        assert (
+            f"checkpoint {path} is unreadable" in caplog.text and "starting the stage afresh" in caplog.text
+        )
+
+
+def test_usable_resume_checkpoint_keeps_a_good_one(tmp_path):
+    path = tmp_path / "last.ckpt"
+    save_atomic({"epoch": 0}, path)
+    assert usable_resume_checkpoint(path) == path and path.exists()
+    assert usable_resume_checkpoint(None) is None
+
+
+class Tiny(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_trainer_writes_resumable_checkpoints_through_the_plugin(tmp_path):
+    """The plugin is accepted by Trainer(plugins=...) and Lightning resumes from what it wrote."""
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 2)), batch_size=4)
+    options = dict(
+        logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    callback = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=0)
+    first = L.Trainer(max_steps=3, plugins=[AtomicCheckpointIO()], callbacks=[callback], **options)
+    assert isinstance(first.strategy.checkpoint_io, AtomicCheckpointIO)
+    first.fit(Tiny(), data)
+    last = tmp_path / "last.ckpt"
+    assert readable_checkpoint(last) and not list(tmp_path.glob(".*.tmp"))
+    second = L.Trainer(max_steps=5, plugins=[AtomicCheckpointIO()], **options)
+    second.fit(Tiny(), data, ckpt_path=str(last))
+    assert second.global_step == 5
