@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 OVERRIDES = [
     "experiment=decoy_mnist",
     "gan=none",
+    "oracle=none",  # no independent judge needed for the localisation measures
     "logger=none",
     "callbacks=none",
     "classifier.trainer.max_epochs=1",
