@@ -59,6 +59,15 @@ class CounterfactualQuality(Metric):
 
     is_differentiable = False
     higher_is_better = None
+    output_directions = {
+        "validity": True,
+        "l1": False,
+        "l2": False,
+        "changed_fraction": False,
+        "nearest_train_l2": False,
+        "fid": False,
+        "kid_mean": False,
+    }
     full_state_update = False
 
     def __init__(
