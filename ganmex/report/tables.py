@@ -26,7 +26,6 @@ COLUMNS = (*KEYS, *STAT_COLUMNS)
 DEFAULT_CONFIDENCE = 0.95
 
 
-
 def as_direction(value: object) -> bool | None:
     """A `higher_is_better` cell as True/False/None (it reads back from CSV as a string or NaN)."""
     if isinstance(value, bool | np.bool_):
@@ -294,20 +293,26 @@ def _row_label(name: str, value: object, directions: dict[str, bool | None]) -> 
     return str(value)
 
 
-def results_markdown(frame: pd.DataFrame, layout: str = "metric", title: str = "Results") -> str:
-    """`results.md`: a pivot per metric (rows: methods) or per method (rows: metrics), baselines across."""
+def results_markdown(
+    frame: pd.DataFrame, layout: str = "metric", title: str = "Results", leaderboard: str = ""
+) -> str:
+    """`results.md`: the leaderboard section (if given), then a pivot per metric (rows: methods) or per
+    method (rows: metrics), baselines across."""
     layouts = {"metric": ("metric", ("method",)), "method": ("method", ("metric",))}
     if layout not in layouts:
         raise ValueError(f"layout={layout!r} is not one of {sorted(layouts)}")
     section, rows = layouts[layout]
     level = float(frame["ci_level"].iloc[0]) if len(frame) else DEFAULT_CONFIDENCE
+    head = f"# {title}\n\n" + (leaderboard.rstrip() + "\n\n" if leaderboard else "")
     intro = (
-        f"# {title}\n\nCells: mean ± half-width of the {level:.0%} Student-t confidence interval "
+        f"## All metrics\n\nCells: mean ± half-width of the {level:.0%} Student-t confidence interval "
         f"over n examples (n and the interval bounds are in results.csv). Baselines are columns; "
         f"the best baseline of each row is in **bold** (↑ higher is better, ↓ lower is better).\n\n"
     )
-    return intro + markdown_pivot(frame, section, rows)
+    return head + intro + markdown_pivot(frame, section, rows)
 
 
-def write_results_markdown(frame: pd.DataFrame, path, layout: str = "metric", title: str = "Results") -> None:
-    write_text_atomic(path, results_markdown(frame, layout, title))
+def write_results_markdown(
+    frame: pd.DataFrame, path, layout: str = "metric", title: str = "Results", leaderboard: str = ""
+) -> None:
+    write_text_atomic(path, results_markdown(frame, layout, title, leaderboard))
