@@ -5,7 +5,7 @@ method the baseline image (when it has one) and its attribution heatmap. Heatmap
 channels and use a diverging map, red positive and blue negative, on one scale per row, symmetric around 0
 (the row's largest |a| over the method's baselines, printed under the input), so within a row the baselines
 compare directly and white always means "no attribution". Panels stack vertically, so the width is that of
-the method with the most baselines, not of all methods side by side.
+the method with the most baselines, not of all methods side by side; narrow panels share a shelf.
 """
 
 from __future__ import annotations
@@ -54,6 +54,19 @@ def panel_columns(results: Mapping[tuple[str, str], object], method: str) -> lis
     return columns
 
 
+def pack(methods: Sequence[str], widths: Mapping[str, int], width: int) -> list[list[str]]:
+    """First fit: each method goes on the first shelf with room for its columns (narrow gradient-only
+    panels share a shelf instead of leaving a mostly empty one each)."""
+    shelves: list[list[str]] = []
+    for method in methods:
+        shelf = next((s for s in shelves if sum(widths[m] for m in s) + widths[method] <= width), None)
+        if shelf is None:
+            shelves.append([method])
+        else:
+            shelf.append(method)
+    return shelves
+
+
 def grid_figure(
     inputs: Tensor, results: Mapping[tuple[str, str], object], row_titles: Sequence[str] | None = None
 ) -> Figure:
@@ -63,13 +76,22 @@ def grid_figure(
     methods = list(dict.fromkeys(m for m, _ in results))
     columns = {m: panel_columns(results, m) for m in methods}
     rows = inputs.shape[0]
-    width = 1 + max(len(c) for c in columns.values())
+    widths = {m: 1 + len(c) for m, c in columns.items()}
+    width = max(widths.values())
+    shelves = pack(methods, widths, width)
     panel_height = PANEL_INCHES * rows + TITLE_INCHES
-    figure = Figure(figsize=(PANEL_INCHES * width, panel_height * len(methods)), layout="constrained")
-    subfigures = figure.subfigures(len(methods), 1, squeeze=False)[:, 0]
-    for subfigure, method in zip(subfigures, methods, strict=True):
+    figure = Figure(figsize=(PANEL_INCHES * width, panel_height * len(shelves)), layout="constrained")
+    placed = []
+    for shelf_figure, shelf in zip(
+        figure.subfigures(len(shelves), 1, squeeze=False)[:, 0], shelves, strict=True
+    ):
+        ratios = [widths[m] for m in shelf] + ([width - sum(widths[m] for m in shelf)] or [])
+        ratios = [r for r in ratios if r > 0]
+        parts = shelf_figure.subfigures(1, len(ratios), squeeze=False, width_ratios=ratios)[0]
+        placed += list(zip(parts, shelf, strict=False))
+    for subfigure, method in placed:
         subfigure.suptitle(method, fontsize=9, fontweight="bold")
-        axes = subfigure.subplots(rows, width, squeeze=False)
+        axes = subfigure.subplots(rows, widths[method], squeeze=False)
         heats = {
             b: results[(method, b)].attributions.detach().float().cpu().sum(1) for _, b in columns[method]
         }
@@ -92,8 +114,6 @@ def grid_figure(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_frame_on(False)
-        for ax in axes[:, 1 + len(columns[method]) :].flat:
-            ax.set_visible(False)
     return figure
 
 
