@@ -37,6 +37,19 @@ class ReportFiles:
     leaderboard: Leaderboard | None = None
     figures: tuple[Path, ...] = ()
 
+    def summary(self) -> dict[str, Any]:
+        """The evaluation stage's entries for metrics.json and the run summary block (run_summary.py):
+        the leaderboard as plain-text lines, and the output files by name."""
+        from ganmex.report.leaderboard import leaderboard_lines
+        from ganmex.report.run_summary import LEADERBOARD_KEY, OUTPUTS_KEY
+
+        outputs = {"results": self.results_md, "table": self.results_csv, "curves": self.curves_png}
+        outputs |= {"sanity": self.sanity_png, **{p.stem: p for p in self.figures}}
+        return {
+            LEADERBOARD_KEY: leaderboard_lines(self.leaderboard) if self.leaderboard else [],
+            OUTPUTS_KEY: {name: str(path) for name, path in outputs.items() if path is not None},
+        }
+
     def paths(self) -> list[Path]:
         """results.md, then every figure written: what a run's last lines point to."""
         return [

@@ -169,3 +169,30 @@ def test_directions_survive_save_and_load(tmp_path):
     assert [r.higher_is_better for r in back.records] == [True, True, None]
     with pytest.raises(ValueError, match="must be True, False or None"):
         Record("ig", "zero", "gini", 0.1, 0, "yes")
+
+
+def test_write_report_opens_results_md_with_the_leaderboard_and_summarises_it(tmp_path):
+    from ganmex.report import write_report
+    from ganmex.report.run_summary import format_run_summary
+
+    results = EvalResults(records=_known_table(higher=False))
+    config = {"evaluation": {"headline_metrics": ["flip_fraction@*"], "headline_alpha": 0.01}}
+    files = write_report(results, tmp_path, config=config, console=False, wandb=False)
+    markdown = files.results_md.read_text()
+    assert markdown.index("## Leaderboard") < markdown.index("## All metrics")
+    assert "| # | baseline | mean rank | vs next | flip_fraction@blur ↓ |" in markdown
+    assert files.leaderboard.alpha == 0.01
+    assert [e.baseline for e in files.leaderboard.boards[0].entries] == ["good", "bad", "mid"]
+    summary = files.summary()
+    assert summary["leaderboard"][0] == "ig: 1. good* (1.00)  2. bad* (2.00)  3. mid (3.00)"
+    assert summary["outputs"]["results"] == str(tmp_path / "results.md")
+    lines = format_run_summary({"stages": {"evaluate": {"wall_time_s": 1.0, "metrics": summary}}})
+    assert "  ig: 1. good* (1.00)  2. bad* (2.00)  3. mid (3.00)" in lines
+
+
+def test_bad_headline_config_is_a_clear_error(tmp_path):
+    from ganmex.report import headline_config
+
+    with pytest.raises(ValueError, match="evaluation.headline_metrics='deletion_auc@blur' must be a list"):
+        headline_config({"evaluation": {"headline_metrics": "deletion_auc@blur"}})
+    assert headline_config(None) == (None, 0.05)
