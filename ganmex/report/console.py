@@ -85,6 +85,8 @@ LEADERBOARD_WIDTH = 100
 # short column labels for the terminal (a legend under the tables gives the full names)
 SHORT_STEMS = {
     "deletion_auc": "del",
+    "deletion_auc_raw": "del_raw",
+    "insertion_auc_raw": "ins_raw",
     "insertion_auc": "ins",
     "flip_fraction": "flip",
     "relevance_mass_accuracy": "mass",

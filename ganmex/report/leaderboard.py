@@ -1,8 +1,8 @@
 """One verdict per attribution method: its baselines ranked by mean rank over the headline metrics.
 
-Headline metrics (`evaluation.headline_metrics`, glob patterns) default to measures that compare baselines on
-one scale: deletion against a shared reference (`@blur`, `@road`), its exact flip fraction, and the
-localisation measures when the dataset has ground truth. Per method and headline metric the baselines are
+Headline metrics (`evaluation.headline_metrics`, glob patterns) default to measures that compare baselines
+on one scale: raw-score deletion AUC against a shared reference (`@blur`, `@road`), its exact flip
+fraction, and the localisation measures when the dataset has ground truth. Per method and headline metric the baselines are
 ranked by mean (1 = best, ties share the average rank); the leaderboard orders them by the mean of
 those ranks.
 
@@ -29,8 +29,8 @@ from ganmex.report.stats import pairwise_tests, per_example
 from ganmex.report.tables import record_directions
 
 DEFAULT_HEADLINE: tuple[str, ...] = (
-    "deletion_auc@blur",
-    "deletion_auc@road",
+    "deletion_auc_raw@blur",
+    "deletion_auc_raw@road",
     "flip_fraction@blur",
     "flip_fraction@road",
     "relevance_mass_accuracy",

@@ -69,7 +69,7 @@ def _known_table(higher: bool) -> list[Record]:
     offsets = np.linspace(-0.2, 0.2, n)
     # three baselines far apart on every image: ranks certain, every paired test maximally significant
     records = _records(
-        "deletion_auc@blur", higher, {"good": 1 + offsets, "mid": 2 + offsets, "bad": 3 + offsets}
+        "deletion_auc_raw@blur", higher, {"good": 1 + offsets, "mid": 2 + offsets, "bad": 3 + offsets}
     )
     records += _records(
         "flip_fraction@blur", higher, {"good": 1 + offsets, "mid": 2.5 + offsets, "bad": 2 + offsets}
@@ -83,12 +83,12 @@ def _known_table(higher: bool) -> list[Record]:
 def test_leaderboard_ranks_by_mean_rank_over_headline_metrics():
     board = build_leaderboard(_known_table(higher=False))
     (method,) = board.boards
-    assert method.metrics == ["deletion_auc@blur", "flip_fraction@blur"]
+    assert method.metrics == ["deletion_auc_raw@blur", "flip_fraction@blur"]
     # lower is better: good 1+1, mid 2+3, bad 3+2 -> mean ranks 1, 2.5, 2.5 (tie kept in first-seen order)
     assert [(e.baseline, e.mean_rank) for e in method.entries] == [("good", 1.0), ("mid", 2.5), ("bad", 2.5)]
     good, mid, _ = method.entries
     # n=10 all-positive differences: exact two-sided p = 2/1024, times 3 pairs (Holm) < 0.05
-    assert good.best_significant == {"deletion_auc@blur": True, "flip_fraction@blur": True}
+    assert good.best_significant == {"deletion_auc_raw@blur": True, "flip_fraction@blur": True}
     assert (good.better_than_next, good.worse_than_next) == (2, 0) and good.marked
     assert (mid.better_than_next, mid.worse_than_next) == (1, 1) and not mid.marked
 
@@ -105,19 +105,19 @@ def test_a_metric_whose_records_say_higher_is_better_ranks_reversed():
 
 def test_metrics_without_direction_and_single_baseline_methods_are_not_ranked():
     records = _records("deletion_auc@road", None, {"a": [1.0, 2.0], "b": [2.0, 3.0]})
-    records += _records("deletion_auc@blur", False, {"none": [1.0, 2.0]}, method="saliency")
+    records += _records("deletion_auc_raw@blur", False, {"none": [1.0, 2.0]}, method="saliency")
     board = build_leaderboard(records)
     assert board.boards == []
     assert "no headline metric" in board.skipped["ig"] and "one baseline" in board.skipped["saliency"]
 
 
 def test_headline_patterns_match_globs_in_pattern_order():
-    names = ["gini", "flip_fraction@blur", "deletion_auc@road", "deletion_auc@blur", "pointing_game"]
-    assert headline_metrics(names, ["deletion_auc@*", "pointing_game", "absent"]) == [
-        "deletion_auc@road",
-        "deletion_auc@blur",
+    names = ["gini", "flip_fraction@blur", "deletion_auc_raw@road", "deletion_auc@blur", "pointing_game"]
+    assert headline_metrics(names, ["deletion_auc_raw@*", "pointing_game", "absent"]) == [
+        "deletion_auc_raw@road",
         "pointing_game",
     ]
+    assert headline_metrics(names, ["*@blur"]) == ["flip_fraction@blur", "deletion_auc@blur"]
 
 
 def test_markdown_text_and_terminal_show_the_same_order_within_100_columns(tmp_path):
@@ -154,7 +154,7 @@ def test_collect_results_records_carry_the_metric_classes_directions():
     results.add("ig", "zero", "pointing_game", torch.rand(n))  # as the ground-truth records are added later
     results.add("ig", "zero", "deletion_auc_raw@blur", torch.rand(n))
     direction = {r.metric: r.higher_is_better for r in results.records}
-    assert direction["deletion_auc@blur"] is False and direction["insertion_auc@blur"] is True
+    assert direction["deletion_auc_raw@blur"] is False and direction["insertion_auc@blur"] is True
     assert direction["aopc@blur"] is True and direction["flip_fraction@blur"] is False
     assert direction["gini"] is True and direction["infidelity"] is False
     assert direction["pointing_game"] is True and direction["deletion_auc_raw@blur"] is False
@@ -193,6 +193,8 @@ def test_write_report_opens_results_md_with_the_leaderboard_and_summarises_it(tm
 def test_bad_headline_config_is_a_clear_error(tmp_path):
     from ganmex.report import headline_config
 
-    with pytest.raises(ValueError, match="evaluation.headline_metrics='deletion_auc@blur' must be a list"):
-        headline_config({"evaluation": {"headline_metrics": "deletion_auc@blur"}})
+    with pytest.raises(
+        ValueError, match="evaluation.headline_metrics='deletion_auc_raw@blur' must be a list"
+    ):
+        headline_config({"evaluation": {"headline_metrics": "deletion_auc_raw@blur"}})
     assert headline_config(None) == (None, 0.05)
