@@ -2,9 +2,9 @@
 
 Headline metrics (`evaluation.headline_metrics`, glob patterns) default to measures that compare baselines
 on one scale: raw-score deletion AUC against a shared reference (`@blur`, `@road`), its exact flip
-fraction, and the localisation measures when the dataset has ground truth. Per method and headline metric the baselines are
-ranked by mean (1 = best, ties share the average rank); the leaderboard orders them by the mean of
-those ranks.
+fraction, and the localisation measures when the dataset has ground truth. Per method and headline
+metric the baselines are ranked by mean (1 = best, ties share the average rank); the leaderboard orders
+them by the mean of those ranks.
 
 Significance (paired, since all baselines explain the same images): per method x metric, every pair of
 baselines gets a two-sided Wilcoxon signed-rank test on the examples both have finite values for, and the
