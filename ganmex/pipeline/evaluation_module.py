@@ -314,27 +314,32 @@ def collect_results(
     computed: Mapping[str, Mapping[str, Tensor]],
     sanity_layers: Mapping[str, list[str]],
     pixels_per_image: int,
+    output_directions: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> EvalResults:
     """Turn computed metric dicts into long-format records, mean curves and sanity curves.
 
     `proximity_l1` is reported as the mean per-pixel |G(x) - x| (the GANMEX paper's measure). Each record
-    carries its direction from `OUTPUT_DIRECTIONS`; the names `add_ground_truth_and_raw_records` adds later
+    carries its direction: `output_directions[key]` (the metric instances' `output_directions`, so the
+    configured class decides) when given, else `OUTPUT_DIRECTIONS` by metric name; the names `add_ground_truth_and_raw_records` adds later
     (raw AUCs, localisation measures) are declared here so they carry it too."""
     results = EvalResults()
     for key, values in sorted(computed.items()):
         name, method, baseline, *rest = key.split(SEP)
         ref = rest[0] if rest else None
         at = f"@{ref}" if ref else ""
-        directions = OUTPUT_DIRECTIONS.get(name, {})
+        given = (output_directions or {}).get(key)
+        directions = dict(given) if given is not None else OUTPUT_DIRECTIONS.get(name, {})
 
         def add(record_name: str, output: str, data: Tensor, directions=directions, m=method, b=baseline):
             results.add(m, b, record_name, data, higher_is_better=directions.get(output))
 
         if name in CURVES:
-            results.declare(f"{name}_auc_raw{at}", directions["auc"])
+            if "auc" in directions:
+                results.declare(f"{name}_auc_raw{at}", directions["auc"])
         elif name == "localisation":
             for measure in values:
-                results.declare(measure, directions[measure])
+                if measure in directions:
+                    results.declare(measure, directions[measure])
         if name in ("deletion", "insertion", "region_deletion"):
             prefix = "" if name == "deletion" else f"{name.split('_')[0]}_"
             add(f"{name}_auc{at}", "auc_normalised", values["auc_normalised"])

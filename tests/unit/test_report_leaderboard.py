@@ -198,3 +198,9 @@ def test_bad_headline_config_is_a_clear_error(tmp_path):
     ):
         headline_config({"evaluation": {"headline_metrics": "deletion_auc_raw@blur"}})
     assert headline_config(None) == (None, 0.05)
+
+
+def test_collect_results_prefers_the_metric_instances_directions():
+    computed = {"sparsity|ig|zero": {"gini": torch.rand(2)}}
+    results = collect_results(computed, {}, 4, output_directions={"sparsity|ig|zero": {"gini": False}})
+    assert {r.higher_is_better for r in results.records} == {False}
