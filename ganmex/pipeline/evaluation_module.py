@@ -320,8 +320,9 @@ def collect_results(
 
     `proximity_l1` is reported as the mean per-pixel |G(x) - x| (the GANMEX paper's measure). Each record
     carries its direction: `output_directions[key]` (the metric instances' `output_directions`, so the
-    configured class decides) when given, else `OUTPUT_DIRECTIONS` by metric name; the names `add_ground_truth_and_raw_records` adds later
-    (raw AUCs, localisation measures) are declared here so they carry it too."""
+    configured class decides) when given, else `OUTPUT_DIRECTIONS` by metric name. The names that
+    `add_ground_truth_and_raw_records` adds later (raw AUCs, localisation measures) are declared here so
+    they carry it too."""
     results = EvalResults()
     for key, values in sorted(computed.items()):
         name, method, baseline, *rest = key.split(SEP)
