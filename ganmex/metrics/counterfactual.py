@@ -59,11 +59,12 @@ class CounterfactualQuality(Metric):
     range: above interpolation noise, below any visible stroke change), nearest_train_l2 (only if
     `train_images` was given). Per set: fid, kid_mean, kid_std in the oracle's feature space (else the
     model's; KID needs >= 2 samples per side; its subset size shrinks to the sample count if needed).
-    compute() -> dict name -> (N,) tensor or scalar; `higher_is_better` gives each output's direction.
+    compute() -> dict name -> (N,) tensor or scalar; `output_directions` gives each output's direction.
     """
 
     is_differentiable = False
-    higher_is_better: dict[str, bool] = {
+    higher_is_better = None  # several outputs: each one's direction is in output_directions
+    output_directions: dict[str, bool] = {
         "validity": True,
         "oracle_validity": True,
         "l1": False,

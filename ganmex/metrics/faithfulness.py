@@ -150,6 +150,8 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
     compute() -> {"faithfulness_correlation": (N,)} (NaN where attributions or drops are constant).
     """
 
+    output_directions = {"faithfulness_correlation": True}
+
     def __init__(
         self,
         nr_runs: int = 100,
@@ -205,6 +207,8 @@ class SensitivityN(_RandomSubsetMetric):
     compute() -> {"sensitivity_n": (N, K) correlations, "n": (K,) subset sizes in pixels,
     "sensitivity_n@<n>": (N,) per size}. update(..., example_ids=None) as in `FaithfulnessCorrelation`.
     """
+
+    output_directions = {"sensitivity_n": True}
 
     def __init__(
         self,

@@ -112,7 +112,8 @@ class Localisation(Metric):
     """
 
     is_differentiable = False
-    higher_is_better = {name: True for name in MEASURES}
+    higher_is_better = True
+    output_directions = {name: True for name in MEASURES}
     full_state_update = False
     default_measures: tuple[str, ...] = tuple(MEASURES)
 
@@ -149,26 +150,26 @@ class Localisation(Metric):
 class RelevanceMassAccuracy(Localisation):
     """Share of the relevance inside the mask (Arras et al. 2022)."""
 
-    higher_is_better = {"relevance_mass_accuracy": True}
+    output_directions = {"relevance_mass_accuracy": True}
     default_measures = ("relevance_mass_accuracy",)
 
 
 class RelevanceRankAccuracy(Localisation):
     """Share of the |mask| most relevant pixels inside the mask (Arras et al. 2022)."""
 
-    higher_is_better = {"relevance_rank_accuracy": True}
+    output_directions = {"relevance_rank_accuracy": True}
     default_measures = ("relevance_rank_accuracy",)
 
 
 class PointingGame(Localisation):
     """1 if the most relevant pixel is inside the mask (Zhang et al. 2018)."""
 
-    higher_is_better = {"pointing_game": True}
+    output_directions = {"pointing_game": True}
     default_measures = ("pointing_game",)
 
 
 class LocalisationAUC(Localisation):
     """ROC AUC of the attribution as a detector of mask pixels."""
 
-    higher_is_better = {"localisation_auc": True}
+    output_directions = {"localisation_auc": True}
     default_measures = ("localisation_auc",)

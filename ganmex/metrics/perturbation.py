@@ -96,13 +96,13 @@ class PerturbationCurve(Metric):
         after k-1 without it; so it is k / F, not a multiple of 1/num_steps. (If the prediction flips and
         flips back inside one bracket, the bisection finds one of the flips there.)
 
-    `higher_is_better` gives each output's direction in deletion mode; use `InsertionCurve` for insertion,
+    `output_directions` gives each output's direction in deletion mode; use `InsertionCurve` for insertion,
     whose directions differ (torchmetrics makes the attribute a class constant).
     """
 
     is_differentiable = False
     # deletion (the default mode): a faithful ranking makes the score fall fast and flip early
-    higher_is_better = {"auc": False, "auc_normalised": False, "aopc": True, "flip_fraction": False}
+    output_directions = {"auc": False, "auc_normalised": False, "aopc": True, "flip_fraction": False}
     full_state_update = False
 
     def __init__(
@@ -290,7 +290,7 @@ class InsertionCurve(PerturbationCurve):
     """A `PerturbationCurve` in insertion mode, with insertion's directions."""
 
     # a faithful ranking makes the score rise fast (high AUC) and return to c early
-    higher_is_better = {"auc": True, "auc_normalised": True, "aopc": True, "flip_fraction": False}
+    output_directions = {"auc": True, "auc_normalised": True, "aopc": True, "flip_fraction": False}
 
     def __init__(self, mode: str = "insertion", **kwargs) -> None:
         if mode != "insertion":

@@ -76,6 +76,8 @@ class Infidelity(_SeededMetric):
     measures the shape of the explanation, not its scale.
     """
 
+    output_directions = {"infidelity": False}
+
     def __init__(
         self,
         noise_std: float = 0.1,
@@ -143,6 +145,8 @@ class SensitivityMax(_SeededMetric):
     attributions recomputes the explanation, its baseline included (a counterfactual baseline moves with x).
     Perturbed inputs are clamped to [0, 1]. compute() -> {"sensitivity_max": (N,)}.
     """
+
+    output_directions = {"sensitivity_max": False}
 
     def __init__(
         self,

@@ -44,6 +44,7 @@ class CascadingRandomization(Metric):
 
     is_differentiable = False
     higher_is_better = False
+    output_directions = {"spearman": False}  # low correlation with a randomised model: weights matter
     full_state_update = False
 
     def __init__(self, abs: bool = False, seed: int = 0, **kwargs) -> None:

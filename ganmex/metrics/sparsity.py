@@ -24,6 +24,7 @@ class Gini(Metric):
 
     is_differentiable = False
     higher_is_better = True
+    output_directions = {"gini": True}
     full_state_update = False
 
     def __init__(self, eps: float = 1e-7, **kwargs) -> None:

@@ -30,23 +30,41 @@ from ganmex.explain.api import explain_all, explain_plan
 from ganmex.explain.baselines import Baseline
 from ganmex.explain.methods import AttributionMethod
 from ganmex.explain.pairs import select_pairs
+from ganmex.metrics import (
+    CascadingRandomization,
+    CounterfactualQuality,
+    FaithfulnessCorrelation,
+    Gini,
+    Infidelity,
+    PerturbationCurve,
+    SensitivityMax,
+    SensitivityN,
+)
 from ganmex.metrics.localisation import Localisation
+from ganmex.metrics.perturbation import InsertionCurve
 from ganmex.report.progress import DEFAULT_INTERVAL_S, Progress
 from ganmex.report.records import EvalResults
-from ganmex.report.tables import register_metric
 
 # perturbation curves, computed per removal reference (images or ROAD's imputer)
 CURVES = ("deletion", "insertion", "region_deletion")
 NONE_BASELINE = "none"
 SEP = "|"  # ModuleDict keys may not contain dots
 
-for _name, _higher in (
-    ("region_deletion_auc", False),
-    ("region_aopc", True),
-    ("region_flip_fraction", False),
-    ("insertion_flip_fraction", False),
-):
-    register_metric(_name, _higher)
+# metric key -> the class whose `output_directions` gives each computed output's direction; the records
+# carry it, so the report needs no table of names
+OUTPUT_DIRECTIONS: dict[str, dict[str, bool]] = {
+    "deletion": PerturbationCurve.output_directions,
+    "region_deletion": PerturbationCurve.output_directions,
+    "insertion": InsertionCurve.output_directions,
+    "faithfulness_correlation": FaithfulnessCorrelation.output_directions,
+    "sensitivity_n": SensitivityN.output_directions,
+    "infidelity": Infidelity.output_directions,
+    "sensitivity_max": SensitivityMax.output_directions,
+    "sparsity": Gini.output_directions,
+    "sanity": CascadingRandomization.output_directions,
+    "localisation": Localisation.output_directions,
+    "counterfactual": CounterfactualQuality.output_directions,
+}
 
 
 @dataclass
@@ -281,7 +299,10 @@ class EvaluationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         computed = {key: metric.compute() for key, metric in self.metrics.items()}
         if self.trainer.is_global_zero:
-            self.results = collect_results(computed, self.sanity_layers, self.pixels_per_image)
+            directions = {key: getattr(m, "output_directions", {}) for key, m in self.metrics.items()}
+            self.results = collect_results(
+                computed, self.sanity_layers, self.pixels_per_image, output_directions=directions
+            )
             add_ground_truth_and_raw_records(self.results, computed)
             if self.results_dir is not None:  # read back by the launching process (also under ddp_spawn)
                 self.results.save(self.results_dir)
@@ -329,21 +350,39 @@ def collect_results(
     computed: Mapping[str, Mapping[str, Tensor]],
     sanity_layers: Mapping[str, list[str]],
     pixels_per_image: int,
+    output_directions: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> EvalResults:
     """Turn computed metric dicts into long-format records, mean curves and sanity curves.
 
-    `proximity_l1` is reported as the mean per-pixel |G(x) - x| (the GANMEX paper's measure)."""
+    `proximity_l1` is reported as the mean per-pixel |G(x) - x| (the GANMEX paper's measure). Each record
+    carries its direction: `output_directions[key]` (the metric instances' `output_directions`, so the
+    configured class decides) when given, else `OUTPUT_DIRECTIONS` by metric name. The names that
+    `add_ground_truth_and_raw_records` adds later (raw AUCs, localisation measures) are declared here so
+    they carry it too."""
     results = EvalResults()
     for key, values in sorted(computed.items()):
         name, method, baseline, *rest = key.split(SEP)
         ref = rest[0] if rest else None
         at = f"@{ref}" if ref else ""
+        given = (output_directions or {}).get(key)
+        directions = dict(given) if given is not None else OUTPUT_DIRECTIONS.get(name, {})
+
+        def add(record_name: str, output: str, data: Tensor, directions=directions, m=method, b=baseline):
+            results.add(m, b, record_name, data, higher_is_better=directions.get(output))
+
+        if name in CURVES:
+            if "auc" in directions:
+                results.declare(f"{name}_auc_raw{at}", directions["auc"])
+        elif name == "localisation":
+            for measure in values:
+                if measure in directions:
+                    results.declare(measure, directions[measure])
         if name in ("deletion", "insertion", "region_deletion"):
             prefix = "" if name == "deletion" else f"{name.split('_')[0]}_"
-            results.add(method, baseline, f"{name}_auc{at}", values["auc_normalised"])
+            add(f"{name}_auc{at}", "auc_normalised", values["auc_normalised"])
             if name != "insertion":
-                results.add(method, baseline, f"{prefix}aopc{at}", values["aopc"])
-            results.add(method, baseline, f"{prefix}flip_fraction{at}", values["flip_fraction"])
+                add(f"{prefix}aopc{at}", "aopc", values["aopc"])
+            add(f"{prefix}flip_fraction{at}", "flip_fraction", values["flip_fraction"])
             if name in ("deletion", "insertion"):
                 curve = _finite_mean(_normalised_curve(values["curve"], name))
                 results.add_curve(
@@ -356,16 +395,16 @@ def collect_results(
                     reference=ref or "baseline",
                 )
         elif name == "faithfulness_correlation":
-            results.add(method, baseline, f"faithfulness_correlation{at}", values["faithfulness_correlation"])
+            add(f"faithfulness_correlation{at}", name, values["faithfulness_correlation"])
         elif name == "sensitivity_n":
-            results.add(method, baseline, f"sensitivity_n{at}", _row_nanmean(values["sensitivity_n"]))
+            add(f"sensitivity_n{at}", name, _row_nanmean(values["sensitivity_n"]))
         elif name in ("infidelity", "sensitivity_max"):
-            results.add(method, baseline, name, values[name])
+            add(name, name, values[name])
         elif name == "sparsity":
-            results.add(method, baseline, "gini", values["gini"])
+            add("gini", "gini", values["gini"])
         elif name == "sanity":
             spearman = values["spearman"]
-            results.add(method, baseline, "sanity_spearman", _row_nanmean(spearman))
+            add("sanity_spearman", "spearman", _row_nanmean(spearman))
             layers = sanity_layers.get(
                 _key(method, baseline), [f"layer{i}" for i in range(spearman.shape[1])]
             )
@@ -381,10 +420,10 @@ def collect_results(
             ):
                 if metric_name in values:
                     scale = 1.0 / pixels_per_image if metric_name == "l1" else 1.0  # mean per-pixel |delta|
-                    results.add(method, baseline, out_name, values[metric_name] * scale)
+                    add(out_name, metric_name, values[metric_name] * scale)
             for set_name, out_name in (("fid", "fid"), ("kid_mean", "kid")):
                 if set_name in values:
-                    results.add(method, baseline, out_name, values[set_name].reshape(1))
+                    add(out_name, set_name, values[set_name].reshape(1))
     return results
 
 
@@ -393,8 +432,3 @@ def _row_nanmean(values: Tensor) -> Tensor:
     total = torch.where(finite, values, torch.zeros_like(values)).sum(1)
     count = finite.sum(1)
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
-
-
-# the localisation measures' directions, from the metric class (outside the register block above)
-for _measure, _higher in Localisation.higher_is_better.items():
-    register_metric(_measure, _higher)

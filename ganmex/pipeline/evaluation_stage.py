@@ -147,6 +147,7 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
     files = write_report(results, output_dir, config=cfg, extra_images=images)
     frame = aggregate(results.records)
     summary = {"results_csv": str(files.results_csv), "n_images": len(test), **summary_values(frame)}
+    summary.update(files.summary())  # leaderboard lines and output paths, for the end-of-run block
     return StageResult("evaluate", context.artifact, True, summary)
 
 
@@ -194,7 +195,7 @@ def add_cem_records(cfg: DictConfig, classifier, test, results: EvalResults, dev
         )
         name = f"cem_{mode.lower()}"
         pixels = result.delta[0].numel()
-        results.add("-", name, "validity", result.valid.float())
-        results.add("-", name, "proximity_l1", result.l1 / pixels)
-        results.add("-", name, "change_sparsity", result.l0.float() / pixels)
+        results.add("-", name, "validity", result.valid.float(), higher_is_better=True)
+        results.add("-", name, "proximity_l1", result.l1 / pixels, higher_is_better=False)
+        results.add("-", name, "change_sparsity", result.l0.float() / pixels, higher_is_better=False)
     log.info("CEM PN/PP on %d test images added to the report", count)

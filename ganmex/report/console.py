@@ -1,4 +1,5 @@
-"""The results as a rich table in the terminal: metric x method rows, baselines across, best in bold."""
+"""The results in the terminal: the compact leaderboard a run ends with (`print_leaderboard`), and the full
+metric x method table (`print_results`, used by scripts/report.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ganmex.report.tables import best_flags, format_cell, metric_direction, pivot
+from ganmex.report.leaderboard import MARK, Leaderboard, _name, _value, _vs_next
+from ganmex.report.tables import best_flags, format_cell, frame_directions, pivot
 
 PIPE_WIDTH = 160
 
@@ -42,8 +44,9 @@ def results_table(
     for value in column_values:
         table.add_column(str(value), justify="right", overflow="fold", min_width=digits + 3)
     metric_at = list(rows).index("metric")
+    directions = frame_directions(frame)
     for index, key in enumerate(row_keys):
-        direction = metric_direction(key[metric_at])
+        direction = directions.get(key[metric_at])
         row_cells = [cells[key].get(c) for c in column_values]
         means = [c["mean"] if c is not None else math.nan for c in row_cells]
         texts = []
@@ -76,3 +79,80 @@ def print_results(frame: pd.DataFrame, console: Console | None = None, **kwargs)
             console = Console(width=PIPE_WIDTH)
     console.print(table)
     return table
+
+
+LEADERBOARD_WIDTH = 100
+# short column labels for the terminal (a legend under the tables gives the full names)
+SHORT_STEMS = {
+    "deletion_auc": "del",
+    "deletion_auc_raw": "del_raw",
+    "insertion_auc_raw": "ins_raw",
+    "insertion_auc": "ins",
+    "flip_fraction": "flip",
+    "relevance_mass_accuracy": "mass",
+    "relevance_rank_accuracy": "rank",
+    "pointing_game": "point",
+    "localisation_auc": "loc",
+}
+
+
+def short_label(metric: str) -> str:
+    stem, at, reference = metric.partition("@")
+    return SHORT_STEMS.get(stem, stem) + at + reference
+
+
+def leaderboard_tables(board: Leaderboard) -> list[Table]:
+    """One small rich table per method: rank, baseline, mean rank, vs next, the headline means."""
+    tables = []
+    for method in board.boards:
+        table = Table(
+            title=f"{method.method}  (n={method.n_examples})", title_justify="left", box=box.SIMPLE_HEAD
+        )
+        table.add_column("#", justify="right")
+        table.add_column("baseline", style="cyan", no_wrap=True)
+        table.add_column("mean rank", justify="right")
+        table.add_column("vs next", justify="right")
+        for metric in method.metrics:
+            arrow = "↑" if method.directions[metric] else "↓"
+            table.add_column(f"{short_label(metric)} {arrow}", justify="right", no_wrap=True)
+        for i, entry in enumerate(method.entries):
+            style = "bold green" if i == 0 else ""
+            table.add_row(
+                str(i + 1),
+                Text(_name(entry), style=style),
+                f"{entry.mean_rank:.2f}",
+                _vs_next(entry, i + 1 == len(method.entries)),
+                *(_value(entry, m) for m in method.metrics),
+            )
+        tables.append(table)
+    return tables
+
+
+def print_leaderboard(
+    board: Leaderboard, paths: Sequence[object] = (), console: Console | None = None
+) -> None:
+    """Print the leaderboard (one table per method), a legend, then the paths of the written files.
+
+    `paths` are e.g. results.md and the figures; None entries (plots with nothing to draw) are skipped.
+    """
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=LEADERBOARD_WIDTH)
+    console.rule("leaderboard: baselines per method, best first")
+    for table in leaderboard_tables(board):
+        console.print(table)
+    for method, why in board.skipped.items():
+        console.print(f"{method}: not ranked, {why}", style="dim")
+    metrics = dict.fromkeys(m for method in board.boards for m in method.metrics)
+    if metrics:
+        legend = ", ".join(f"{short_label(m)} = {m}" for m in metrics if short_label(m) != m)
+        console.print(
+            f"mean rank over the columns; paired Wilcoxon, Holm, alpha={board.alpha:g}: {MARK} on a value = "
+            f"better than every other baseline, on a name = better than the next; vs next = +better/-worse"
+            + (f"\n{legend}" if legend else ""),
+            style="dim",
+        )
+    for path in paths:
+        if path is not None:
+            console.print(f"  {path}")

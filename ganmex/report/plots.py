@@ -44,6 +44,8 @@ def _legend_width(names: Sequence[str]) -> float:
 
 
 LINESTYLES = ("-", "--", ":", "-.")
+ORIGINAL = "original"  # the sanity plot's x = 0: no layer randomised
+SANITY_COLUMNS = 3  # panels per row of sanity.png, so six methods stay under ~2000 px wide
 
 
 def _styles(items: Sequence, labels: Sequence[str | None]) -> dict[tuple[str, str | None], dict]:
@@ -62,7 +64,10 @@ def _line_label(baseline: str, label: str | None) -> str:
 
 
 def curves_figure(curves: Sequence[Curve], labels: Sequence[str | None] | None = None) -> Figure:
-    """One panel per method (columns) and per curve kind x reference (rows); one line per baseline.
+    """One row of panels per method, one panel per curve kind x reference it has; one line per baseline.
+
+    A method lacking some kind x reference (gradient-only methods have no `baseline` reference) gets
+    fewer panels, never an empty one.
 
     `labels[i]`, when given, is appended to curve i's legend entry (report.py uses it for sweep groups).
     """
@@ -70,32 +75,39 @@ def curves_figure(curves: Sequence[Curve], labels: Sequence[str | None] | None =
     if len(labels) != len(curves):
         raise ValueError(f"{len(labels)} labels for {len(curves)} curves; give one label per curve")
     methods = _unique(c.method for c in curves)
-    panels = _unique((c.kind, c.reference) for c in curves)
+    order = {p: i for i, p in enumerate(_unique((c.kind, c.reference) for c in curves))}
+    panels = {
+        m: sorted(_unique((c.kind, c.reference) for c in curves if c.method == m), key=order.get)
+        for m in methods
+    }
+    width = max(len(p) for p in panels.values())
     lines = _unique(_line_label(c.baseline, lab) for c, lab in zip(curves, labels, strict=True))
     styles = _styles(curves, labels)
     figure = Figure(
-        figsize=(PANEL_SIZE[0] * len(methods) + _legend_width(lines), PANEL_SIZE[1] * len(panels)),
+        figsize=(PANEL_SIZE[0] * width + _legend_width(lines), PANEL_SIZE[1] * len(methods)),
         layout="constrained",
     )
-    axes = figure.subplots(len(panels), len(methods), squeeze=False, sharex=True)
+    axes = figure.subplots(len(methods), width, squeeze=False)
     for curve, label in zip(curves, labels, strict=True):
-        ax = axes[panels.index((curve.kind, curve.reference)), methods.index(curve.method)]
+        row = methods.index(curve.method)
+        ax = axes[row, panels[curve.method].index((curve.kind, curve.reference))]
         name = _line_label(curve.baseline, label)
         ax.plot(curve.fractions, curve.scores, **styles[curve.baseline, label], label=name, linewidth=1.4)
-    for row, (kind, reference) in enumerate(panels):
-        for col, method in enumerate(methods):
+    for row, method in enumerate(methods):
+        for col in range(width):
             ax = axes[row, col]
-            ax.set_title(f"{method}: {KIND_LABELS[kind]}", fontsize=9)
+            if col >= len(panels[method]):
+                figure.delaxes(ax)
+                continue
+            kind, reference = panels[method][col]
+            ax.set_title(f"{method}: {KIND_LABELS[kind]}, reference {reference}", fontsize=8)
             ax.grid(alpha=0.3)
-            ax.tick_params(labelsize=8)
-            if row == len(panels) - 1:
-                ax.set_xlabel(
-                    "fraction of features " + ("removed" if kind == "deletion" else "restored"), fontsize=8
-                )
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("fraction " + ("removed" if kind == "deletion" else "restored"), fontsize=7)
             if col == 0:
-                ax.set_ylabel(f"mean score\n(reference: {reference})", fontsize=8)
+                ax.set_ylabel("mean normalised score", fontsize=7)
     handles, names = [], []
-    for ax in axes.flat:
+    for ax in figure.axes:
         for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
             if name not in names:
                 handles.append(handle)
@@ -105,8 +117,8 @@ def curves_figure(curves: Sequence[Curve], labels: Sequence[str | None] | None =
 
 
 def sanity_figure(sanity: Sequence[SanityCurve], labels: Sequence[str | None] | None = None) -> Figure:
-    """Spearman correlation vs. how many layers were randomised (top first): one panel per method,
-    one line per baseline there, so each method x baseline pair is one line."""
+    """Spearman correlation vs. how many layers were randomised (top first), starting at the unrandomised
+    model (x = 0, "original", correlation 1 by definition): one panel per method, one line per baseline."""
     labels = list(labels) if labels is not None else [None] * len(sanity)
     if len(labels) != len(sanity):
         raise ValueError(f"{len(labels)} labels for {len(sanity)} sanity curves; give one label per curve")
@@ -114,18 +126,23 @@ def sanity_figure(sanity: Sequence[SanityCurve], labels: Sequence[str | None] | 
     methods = _unique(s.method for s in sanity)
     lines = _unique(_line_label(s.baseline, lab) for s, lab in zip(sanity, labels, strict=True))
     styles = _styles(sanity, labels)
-    width = max(PANEL_SIZE[0], 0.35 * len(layers) + 1.5)
+    width = max(PANEL_SIZE[0], 0.35 * (len(layers) + 1) + 1.5)
+    columns = min(len(methods), SANITY_COLUMNS)
+    rows = -(-len(methods) // columns)
     figure = Figure(
-        figsize=(width * len(methods) + _legend_width(lines), PANEL_SIZE[1] + 0.6), layout="constrained"
+        figsize=(width * columns + _legend_width(lines), (PANEL_SIZE[1] + 0.6) * rows), layout="constrained"
     )
-    axes = figure.subplots(1, len(methods), squeeze=False, sharey=True)[0]
+    grid = figure.subplots(rows, columns, squeeze=False, sharey=True)
+    for ax in grid.flat[len(methods) :]:
+        figure.delaxes(ax)
+    axes = list(grid.flat[: len(methods)])
     for curve, label in zip(sanity, labels, strict=True):
         ax = axes[methods.index(curve.method)]
         name = _line_label(curve.baseline, label)
-        x = [layers.index(layer) for layer in curve.layers]
+        x = [0, *(1 + layers.index(layer) for layer in curve.layers)]
         ax.plot(
             x,
-            curve.spearman,
+            [1.0, *curve.spearman],
             **styles[curve.baseline, label],
             marker="o",
             markersize=3,
@@ -134,13 +151,13 @@ def sanity_figure(sanity: Sequence[SanityCurve], labels: Sequence[str | None] | 
         )
     for col, (ax, method) in enumerate(zip(axes, methods, strict=True)):
         ax.axhline(0.0, color="0.5", linewidth=0.8)
-        ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right", fontsize=7)
+        ax.set_xticks(range(len(layers) + 1), [ORIGINAL, *layers], rotation=45, ha="right", fontsize=7)
         ax.set_title(f"{method}: cascading randomisation", fontsize=9)
         ax.set_xlabel("randomised from the top down to", fontsize=8)
         ax.set_ylim(-1.05, 1.05)
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(alpha=0.3)
-        if col == 0:
+        if col % columns == 0:
             ax.set_ylabel("Spearman correlation with\nthe trained model's attribution", fontsize=8)
     handles, names = [], []
     for ax in axes:

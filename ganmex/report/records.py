@@ -43,19 +43,29 @@ def as_floats(values: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Record:
-    """One measured value: metric `metric` of method `method` with baseline `baseline` on one example."""
+    """One measured value: metric `metric` of method `method` with baseline `baseline` on one example.
+
+    `higher_is_better` is the metric's direction as its torchmetrics class declares it (the class
+    attribute `output_directions`), None when unknown; `example` pairs values across baselines.
+    """
 
     method: str
     baseline: str
     metric: str
     value: float
     example: int | None = None
+    higher_is_better: bool | None = None
 
     def __post_init__(self) -> None:
         _check_name("method", self.method)
         _check_name("baseline", self.baseline)
         _check_name("metric", self.metric, allow_slash=True)
         object.__setattr__(self, "value", float(self.value))
+        if self.higher_is_better is not None and not isinstance(self.higher_is_better, bool):
+            raise ValueError(
+                f"higher_is_better={self.higher_is_better!r} of metric {self.metric!r} must be True, "
+                f"False or None"
+            )
 
 
 @dataclass(frozen=True)
@@ -121,11 +131,34 @@ class EvalResults:
     records: list[Record] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
     sanity: list[SanityCurve] = field(default_factory=list)
+    # metric name -> higher is better, for records added without an explicit direction
+    directions: dict[str, bool] = field(default_factory=dict)
 
-    def add(self, method: str, baseline: str, metric: str, values: Any, first_example: int = 0) -> None:
-        """Append one record per value (a scalar, list, array or tensor of per-example values)."""
+    def declare(self, metric: str, higher_is_better: bool) -> None:
+        """Give `metric` a direction before its records are added (from a metric's `output_directions`)."""
+        if not isinstance(higher_is_better, bool):
+            raise ValueError(
+                f"higher_is_better for {metric!r} must be True or False, got {higher_is_better!r}"
+            )
+        self.directions[metric] = higher_is_better
+
+    def add(
+        self,
+        method: str,
+        baseline: str,
+        metric: str,
+        values: Any,
+        first_example: int = 0,
+        higher_is_better: bool | None = None,
+    ) -> None:
+        """Append one record per value (a scalar, list, array or tensor of per-example values).
+
+        Direction: `higher_is_better` if given, else the one `declare`d for `metric`, else unknown."""
+        direction = self.directions.get(metric) if higher_is_better is None else higher_is_better
         for offset, value in enumerate(as_floats(values)):
-            self.records.append(Record(method, baseline, metric, float(value), first_example + offset))
+            self.records.append(
+                Record(method, baseline, metric, float(value), first_example + offset, direction)
+            )
 
     def add_curve(
         self,
@@ -148,6 +181,7 @@ class EvalResults:
         self.records.extend(other.records)
         self.curves.extend(other.curves)
         self.sanity.extend(other.sanity)
+        self.directions.update(other.directions)
 
     def save(self, directory: str | Path) -> dict[str, Path]:
         """Write `records.jsonl` and `curves.json` (curves and sanity) atomically into `directory`."""
@@ -210,6 +244,7 @@ def read_records_jsonl(path: str | Path) -> list[Record]:
                     row["metric"],
                     float("nan") if value is None else value,
                     row.get("example"),
+                    row.get("higher_is_better"),
                 )
             )
         except (KeyError, ValueError, TypeError) as error:

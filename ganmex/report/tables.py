@@ -1,11 +1,9 @@
 """Aggregate per-example records into `results.csv` and the `results.md` pivot tables.
 
-Direction of "better" comes from `METRIC_DIRECTIONS`. A name that is not registered takes the direction
-of the longest registered name it starts or ends with at a separator (`_ / @ . - :`), so variants work:
-`deletion_auc_blur`, `deletion_auc_normalised`, `sanity_spearman/conv1` (prefix) and `region_deletion_aopc`,
-`deletion_flip_fraction` (suffix). A metric matching nothing has no direction: it is still aggregated and
-shown, but nothing is bolded, its header says "direction unknown", and one warning is logged. Register
-new metrics with `register_metric(name, higher_is_better)`.
+Direction of "better" comes from the records: each carries `higher_is_better`, which the evaluation stage
+takes from the metric class's `output_directions` (one source). `aggregate` copies it into the
+`higher_is_better` column, which everything downstream reads. A metric without one is still aggregated
+and shown, but nothing is bolded, its header says "direction unknown", and one warning is logged.
 """
 
 from __future__ import annotations
@@ -26,67 +24,56 @@ KEYS = ("method", "baseline", "metric")
 STAT_COLUMNS = ("mean", "std", "ci_low", "ci_high", "ci_level", "n", "n_nonfinite", "higher_is_better")
 COLUMNS = (*KEYS, *STAT_COLUMNS)
 DEFAULT_CONFIDENCE = 0.95
-PREFIX_SEPARATORS = ("_", "/", "@", ".", "-", ":")
-
-# metric name -> True if a higher value is better, False if lower is better
-METRIC_DIRECTIONS: dict[str, bool] = {
-    "deletion_auc": False,  # MoRF: a faithful attribution makes the score fall fast
-    "insertion_auc": True,  # LeRF/insertion: restoring the top features brings the score back fast
-    "aopc": True,  # mean drop over the first steps of MoRF deletion
-    "flip_fraction": False,  # fraction of features to remove before f flips to the target class
-    "faithfulness_correlation": True,
-    "sensitivity_n": True,
-    "infidelity": False,
-    "sensitivity_max": False,
-    "sanity_spearman": False,  # low correlation with a randomised model = attribution depends on weights
-    "gini": True,  # attribution sparsity
-    "validity": True,  # fraction of counterfactuals classified as the target
-    "proximity_l1": False,
-    "proximity_l2": False,
-    "change_sparsity": False,  # fraction of pixels the counterfactual changes (an L0 count)
-    "fid": False,
-    "kid": False,
-    "nn_distance": False,  # distance of a counterfactual to its nearest training image
-    # the names ganmex.metrics' compute() returns, for results recorded under them directly
-    "changed_fraction": False,
-    "nearest_train_l2": False,
-    "l1": False,
-    "l2": False,
-    "spearman": False,
-    "acc": True,
-    "accuracy": True,
-}
-_warned_unknown: set[str] = set()
 
 
-def register_metric(name: str, higher_is_better: bool) -> None:
-    """Declare a metric's direction (for bolding the best value)."""
-    if not isinstance(higher_is_better, bool):
-        raise TypeError(f"higher_is_better for {name!r} must be True or False, got {higher_is_better!r}")
-    METRIC_DIRECTIONS[name] = higher_is_better
-
-
-def metric_direction(name: str) -> bool | None:
-    """True/False for a registered metric or a variant of one (the longest registered name it starts
-    or ends with at a separator), else None."""
-    if name in METRIC_DIRECTIONS:
-        return METRIC_DIRECTIONS[name]
-    matches = [
-        known
-        for known in METRIC_DIRECTIONS
-        if any(name.startswith(known + sep) or name.endswith(sep + known) for sep in PREFIX_SEPARATORS)
-    ]
-    if matches:
-        return METRIC_DIRECTIONS[max(matches, key=len)]
-    if name not in _warned_unknown:
-        _warned_unknown.add(name)
-        log.warning(
-            "metric %r has no registered direction: shown without a best value in bold "
-            "(call ganmex.report.register_metric(%r, higher_is_better))",
-            name,
-            name,
-        )
+def as_direction(value: object) -> bool | None:
+    """A `higher_is_better` cell as True/False/None (it reads back from CSV as a string or NaN)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
     return None
+
+
+def record_directions(records: Iterable[Record]) -> dict[str, bool | None]:
+    """Each metric's direction as its records carry it; records of one metric must agree."""
+    found: dict[str, bool | None] = {}
+    for record in records:
+        known = found.get(record.metric)
+        if record.higher_is_better is None:
+            found.setdefault(record.metric, None)
+        elif known is None:
+            found[record.metric] = record.higher_is_better
+        elif known != record.higher_is_better:
+            raise ValueError(
+                f"records of metric {record.metric!r} disagree on higher_is_better; declare the direction "
+                f"once in the metric class's output_directions"
+            )
+    return found
+
+
+def frame_directions(frame: pd.DataFrame) -> dict[str, bool | None]:
+    """metric -> direction from an aggregated frame's `higher_is_better` column (None where unknown)."""
+    out: dict[str, bool | None] = {}
+    column = frame["higher_is_better"] if "higher_is_better" in frame else [None] * len(frame)
+    for metric, value in zip(frame["metric"], column, strict=True):
+        if out.get(metric) is None:
+            out[metric] = as_direction(value)
+    return out
+
+
+def _warn_unknown(directions: dict[str, bool | None]) -> None:
+    for name, direction in directions.items():
+        if direction is None and name not in _warned_unknown:
+            _warned_unknown.add(name)
+            log.warning(
+                "metric %r has no direction in its records: shown without a best value in bold "
+                "(declare it in its metric class's output_directions)",
+                name,
+            )
+
+
+_warned_unknown: set[str] = set()
 
 
 def summary_stats(values: Sequence[float] | np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> dict:
@@ -121,6 +108,9 @@ def _interval(mean: float, std: float, n: int, confidence: float) -> dict:
 
 def aggregate(records: Iterable[Record], confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """One row per method x baseline x metric (in first-seen order) with mean, std, CI and n."""
+    records = list(records)
+    directions = record_directions(records)
+    _warn_unknown(directions)
     groups: dict[tuple[str, str, str], list[float]] = {}
     for record in records:
         groups.setdefault((record.method, record.baseline, record.metric), []).append(record.value)
@@ -132,7 +122,7 @@ def aggregate(records: Iterable[Record], confidence: float = DEFAULT_CONFIDENCE)
                 "baseline": baseline,
                 "metric": metric,
                 **summary_stats(values, confidence),
-                "higher_is_better": metric_direction(metric),
+                "higher_is_better": directions[metric],
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -151,6 +141,7 @@ def pool(frame: pd.DataFrame, keys: Sequence[str], confidence: float | None = No
         level = confidence
     else:
         level = float(frame["ci_level"].iloc[0]) if "ci_level" in frame and len(frame) else DEFAULT_CONFIDENCE
+    directions = frame_directions(frame)
     rows = []
     for key, part in frame.groupby(list(keys), sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -173,7 +164,7 @@ def pool(frame: pd.DataFrame, keys: Sequence[str], confidence: float | None = No
                 **_interval(mean, std, n, level),
                 "n": n,
                 "n_nonfinite": int(part["n_nonfinite"].sum()) if "n_nonfinite" in part else 0,
-                "higher_is_better": metric_direction(metric) if metric is not None else None,
+                "higher_is_better": directions.get(metric) if metric is not None else None,
                 "n_runs": int(len(part)),
             }
         )
@@ -266,19 +257,20 @@ def markdown_pivot(
             f"section={section!r}, rows={list(rows)}: put 'metric' in section or rows so "
             f"each row compares values of one metric"
         )
+    directions = frame_directions(frame)
     out: list[str] = []
     for value in dict.fromkeys(frame[section]):
         part = frame[frame[section] == value]
         row_keys, column_values, cells = pivot(part, rows, columns)
         if section == "metric":
-            out.append(f"### {value} ({direction_label(metric_direction(value))})")
+            out.append(f"### {value} ({direction_label(directions.get(value))})")
         else:
             out.append(f"### {section} = {value}")
         body = []
         for key in row_keys:
             row_cells = [cells[key].get(c) for c in column_values]
             metric = value if section == "metric" else key[list(rows).index("metric")]
-            direction = metric_direction(metric)
+            direction = directions.get(metric)
             means = [c["mean"] if c is not None else math.nan for c in row_cells]
             texts = [
                 format_cell(c["mean"], c["ci_low"], c["ci_high"], digits) if c is not None else "—"
@@ -287,34 +279,40 @@ def markdown_pivot(
             texts = [
                 f"**{t}**" if best else t for t, best in zip(texts, best_flags(means, direction), strict=True)
             ]
-            labels = [_row_label(r, k) for r, k in zip(rows, key, strict=True)]
+            labels = [_row_label(r, k, directions) for r, k in zip(rows, key, strict=True)]
             body.append(labels + texts)
         out += ["", *_markdown_table([*rows, *column_values], body), ""]
     return "\n".join(out)
 
 
-def _row_label(name: str, value: object) -> str:
+def _row_label(name: str, value: object, directions: dict[str, bool | None]) -> str:
     if name == "metric":
-        direction = metric_direction(str(value))
+        direction = directions.get(str(value))
         arrow = "" if direction is None else (" ↑" if direction else " ↓")
         return f"{value}{arrow}"
     return str(value)
 
 
-def results_markdown(frame: pd.DataFrame, layout: str = "metric", title: str = "Results") -> str:
-    """`results.md`: a pivot per metric (rows: methods) or per method (rows: metrics), baselines across."""
+def results_markdown(
+    frame: pd.DataFrame, layout: str = "metric", title: str = "Results", leaderboard: str = ""
+) -> str:
+    """`results.md`: the leaderboard section (if given), then a pivot per metric (rows: methods) or per
+    method (rows: metrics), baselines across."""
     layouts = {"metric": ("metric", ("method",)), "method": ("method", ("metric",))}
     if layout not in layouts:
         raise ValueError(f"layout={layout!r} is not one of {sorted(layouts)}")
     section, rows = layouts[layout]
     level = float(frame["ci_level"].iloc[0]) if len(frame) else DEFAULT_CONFIDENCE
+    head = f"# {title}\n\n" + (leaderboard.rstrip() + "\n\n" if leaderboard else "")
     intro = (
-        f"# {title}\n\nCells: mean ± half-width of the {level:.0%} Student-t confidence interval "
+        f"## All metrics\n\nCells: mean ± half-width of the {level:.0%} Student-t confidence interval "
         f"over n examples (n and the interval bounds are in results.csv). Baselines are columns; "
         f"the best baseline of each row is in **bold** (↑ higher is better, ↓ lower is better).\n\n"
     )
-    return intro + markdown_pivot(frame, section, rows)
+    return head + intro + markdown_pivot(frame, section, rows)
 
 
-def write_results_markdown(frame: pd.DataFrame, path, layout: str = "metric", title: str = "Results") -> None:
-    write_text_atomic(path, results_markdown(frame, layout, title))
+def write_results_markdown(
+    frame: pd.DataFrame, path, layout: str = "metric", title: str = "Results", leaderboard: str = ""
+) -> None:
+    write_text_atomic(path, results_markdown(frame, layout, title, leaderboard))

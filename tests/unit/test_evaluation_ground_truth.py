@@ -98,4 +98,4 @@ def test_evaluation_masks_only_from_datamodules_that_have_them():
 
     assert evaluation_masks(Plain(), 3) is None
     assert evaluation_masks(WithMasks(), 3).shape == (3, 1, 1)
-    assert Localisation.higher_is_better["pointing_game"] is True
+    assert Localisation.output_directions["pointing_game"] is True

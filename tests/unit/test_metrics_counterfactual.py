@@ -131,7 +131,7 @@ def test_every_output_declares_its_direction():
     )
     m.update(model, torch.rand(4, 1, 4, 4), torch.rand(4, 1, 4, 4), 0, 1)
     out = m.compute()
-    assert set(out) <= set(CounterfactualQuality.higher_is_better)
-    assert CounterfactualQuality.higher_is_better["oracle_validity"] is True
-    assert CounterfactualQuality.higher_is_better["fid"] is False
-    assert CounterfactualQuality.higher_is_better["changed_fraction"] is False
+    assert set(out) <= set(CounterfactualQuality.output_directions)
+    assert CounterfactualQuality.output_directions["oracle_validity"] is True
+    assert CounterfactualQuality.output_directions["fid"] is False
+    assert CounterfactualQuality.output_directions["changed_fraction"] is False

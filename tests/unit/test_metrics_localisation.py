@@ -71,7 +71,7 @@ def test_empty_mask_is_nan_and_single_measure_classes():
         metric = cls(relevance="absolute")
         metric.update(a, m)
         out = metric.compute()
-        assert list(out) == [name] and cls.higher_is_better == {name: True}
+        assert list(out) == [name] and cls.output_directions == {name: True}
         assert math.isnan(float(out[name][2]))
     auc = LocalisationAUC(relevance="absolute")
     auc.update(a, m)

@@ -250,4 +250,4 @@ def test_insertion_flip_fraction_is_exact_and_costs_log_passes(flat_images):
     assert m.compute()["flip_fraction"].tolist() == pytest.approx([0.31, 0.49, 0.35])
     # one pass for the curve, then one per halving of a 5-pixel bracket: ceil(log2 5) = 3
     assert len(calls) == 1 + 3
-    assert InsertionCurve.higher_is_better["auc"] and not PerturbationCurve.higher_is_better["auc"]
+    assert InsertionCurve.output_directions["auc"] and not PerturbationCurve.output_directions["auc"]

@@ -17,12 +17,15 @@ from ganmex.report.wandb_log import flatten_config, log_results
 
 @pytest.fixture
 def frame():
-    records = [Record("ig", "zero", "deletion_auc", v) for v in (0.5, 0.7)]
-    records += [Record("ig", "ganmex", "deletion_auc", v) for v in (0.2, 0.4)]
-    records += [Record("ig", "zero", "validity", 0.9), Record("ig", "ganmex", "validity", 0.6)]
+    records = [Record("ig", "zero", "deletion_auc", v, i, False) for i, v in enumerate((0.5, 0.7))]
+    records += [Record("ig", "ganmex", "deletion_auc", v, i, False) for i, v in enumerate((0.2, 0.4))]
     records += [
-        Record("saliency", "zero", "deletion_auc", 0.1),
-        Record("saliency", "ganmex", "deletion_auc", 0.3),
+        Record("ig", "zero", "validity", 0.9, 0, True),
+        Record("ig", "ganmex", "validity", 0.6, 0, True),
+    ]
+    records += [
+        Record("saliency", "zero", "deletion_auc", 0.1, 0, False),
+        Record("saliency", "ganmex", "deletion_auc", 0.3, 0, False),
     ]
     return aggregate(records)
 

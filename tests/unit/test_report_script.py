@@ -27,7 +27,7 @@ def _fake_run(path: Path, overrides: list[str], values: dict[str, list[float]], 
     """A run dir as the evaluation stage leaves it: results.csv, records.jsonl, curves.json, overrides."""
     results = EvalResults()
     for baseline, vs in values.items():
-        results.add("ig", baseline, "deletion_auc", vs)
+        results.add("ig", baseline, "deletion_auc", vs, higher_is_better=False)
         fractions = np.linspace(0, 1, 5)
         results.add_curve("deletion", "ig", baseline, fractions, np.exp(-decay * fractions), n=len(vs))
         results.add_sanity("ig", baseline, ["fc", "conv"], [0.5, decay / 10], n=len(vs))

@@ -12,12 +12,13 @@ from ganmex.report.records import EvalResults, Record
 from ganmex.report.tables import (
     COLUMNS,
     aggregate,
+    as_direction,
     best_flags,
+    frame_directions,
     markdown_pivot,
-    metric_direction,
     pool,
     read_results_csv,
-    register_metric,
+    record_directions,
     results_markdown,
     summary_stats,
     write_results_csv,
@@ -57,9 +58,10 @@ def test_bad_confidence_is_rejected():
 
 def test_aggregate_one_row_per_cell_in_first_seen_order():
     results = EvalResults()
+    results.declare("deletion_auc", False)
     results.add("ig", "zero", "deletion_auc", [0.2, 0.4])
     results.add("ig", "ganmex", "deletion_auc", np.array([0.1, 0.1, 0.4]))
-    results.add("ig", "zero", "gini", 0.5)
+    results.add("ig", "zero", "gini", 0.5, higher_is_better=True)
     frame = aggregate(results.records)
     assert list(frame.columns) == list(COLUMNS)
     assert list(zip(frame.method, frame.baseline, frame.metric, strict=True)) == [
@@ -84,46 +86,30 @@ def test_pool_equals_aggregating_the_concatenated_values():
     assert row["n"] == 20 and row["n_runs"] == 3
 
 
+def test_direction_comes_from_the_records_not_the_name():
+    records = [
+        Record("ig", "zero", "deletion_auc", 0.1, 0, True),
+        Record("ig", "blur", "deletion_auc", 0.2, 0),
+    ]
+    records.append(Record("ig", "zero", "mystery", 1.0, 0))
+    assert record_directions(records) == {"deletion_auc": True, "mystery": None}
+    frame = aggregate(records)
+    assert frame["higher_is_better"].tolist() == [True, True, None]
+    assert frame_directions(frame) == {"deletion_auc": True, "mystery": None}
+
+
+def test_records_disagreeing_on_a_direction_are_rejected():
+    records = [Record("ig", "zero", "gini", 0.1, 0, True), Record("ig", "blur", "gini", 0.2, 0, False)]
+    with pytest.raises(ValueError, match="'gini' disagree on higher_is_better"):
+        aggregate(records)
+
+
 @pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("deletion_auc", False),
-        ("insertion_auc", True),
-        ("aopc", True),
-        ("flip_fraction", False),
-        ("faithfulness_correlation", True),
-        ("sensitivity_n", True),
-        ("infidelity", False),
-        ("sensitivity_max", False),
-        ("sanity_spearman", False),
-        ("gini", True),
-        ("validity", True),
-        ("proximity_l1", False),
-        ("proximity_l2", False),
-        ("fid", False),
-        ("kid", False),
-        ("nn_distance", False),
-        ("deletion_auc_blur", False),
-        ("insertion_auc@road", True),
-        ("sensitivity_n_max", True),
-        ("deletion_auc_normalised", False),
-        ("region_deletion_auc", False),
-        ("region_deletion_aopc", True),
-        ("sanity_spearman/conv1", False),
-        ("kid_mean", False),
-        ("no_such_metric", None),
-        ("fidelity", None),
-    ],
+    ("cell", "expected"),
+    [(True, True), (np.bool_(False), False), ("True", True), ("false", False), ("", None), (math.nan, None)],
 )
-def test_metric_directions(name, expected):
-    assert metric_direction(name) is expected
-
-
-def test_register_metric_sets_a_direction():
-    register_metric("test_only_metric", True)
-    assert metric_direction("test_only_metric") is True
-    with pytest.raises(TypeError, match="True or False"):
-        register_metric("test_only_metric", "higher")
+def test_direction_cells_read_back_from_csv(cell, expected):
+    assert as_direction(cell) is expected
 
 
 def test_best_flags_follow_direction_and_ignore_nan():
@@ -133,8 +119,10 @@ def test_best_flags_follow_direction_and_ignore_nan():
     assert best_flags(means, None) == [False] * 5
 
 
-def _frame(metric: str, values: dict[str, list[float]]) -> pd.DataFrame:
-    return aggregate([Record("ig", baseline, metric, v) for baseline, vs in values.items() for v in vs])
+def _frame(metric: str, values: dict[str, list[float]], higher: bool | None = None) -> pd.DataFrame:
+    return aggregate(
+        [Record("ig", b, metric, v, i, higher) for b, vs in values.items() for i, v in enumerate(vs)]
+    )
 
 
 def _cells(markdown: str, row: str) -> list[str]:
@@ -143,7 +131,7 @@ def _cells(markdown: str, row: str) -> list[str]:
 
 
 def test_bold_marks_the_lowest_value_when_lower_is_better():
-    frame = _frame("deletion_auc", {"zero": [0.5, 0.7], "blur": [0.2, 0.4], "ganmex": [0.3, 0.5]})
+    frame = _frame("deletion_auc", {"zero": [0.5, 0.7], "blur": [0.2, 0.4], "ganmex": [0.3, 0.5]}, False)
     cells = _cells(markdown_pivot(frame), "ig")
     assert [c.startswith("**") for c in cells] == [False, True, False]
     half = T_975_DF1 * math.sqrt(0.02) / math.sqrt(2)
@@ -151,7 +139,7 @@ def test_bold_marks_the_lowest_value_when_lower_is_better():
 
 
 def test_bold_marks_the_highest_value_when_higher_is_better():
-    frame = _frame("insertion_auc", {"zero": [0.5, 0.7], "blur": [0.2, 0.4], "ganmex": [0.3, 0.5]})
+    frame = _frame("insertion_auc", {"zero": [0.5, 0.7], "blur": [0.2, 0.4], "ganmex": [0.3, 0.5]}, True)
     cells = _cells(markdown_pivot(frame), "ig")
     assert [c.startswith("**") for c in cells] == [True, False, False]
 
@@ -164,11 +152,11 @@ def test_unknown_metric_is_shown_without_bold():
 
 def test_method_layout_bolds_per_metric_row_and_marks_missing_cells():
     records = [
-        Record("ig", "zero", "gini", 0.9),
-        Record("ig", "blur", "gini", 0.1),
-        Record("ig", "zero", "infidelity", 0.9),
-        Record("ig", "blur", "infidelity", 0.1),
-        Record("ig", "zero", "validity", 0.4),
+        Record("ig", "zero", "gini", 0.9, 0, True),
+        Record("ig", "blur", "gini", 0.1, 0, True),
+        Record("ig", "zero", "infidelity", 0.9, 0, False),
+        Record("ig", "blur", "infidelity", 0.1, 0, False),
+        Record("ig", "zero", "validity", 0.4, 0, True),
     ]
     markdown = results_markdown(aggregate(records), layout="method")
     assert "### method = ig" in markdown
@@ -180,11 +168,12 @@ def test_method_layout_bolds_per_metric_row_and_marks_missing_cells():
 
 
 def test_results_csv_round_trip_keeps_columns_and_numbers(tmp_path):
-    frame = _frame("aopc", {"zero": [0.1, 0.2, 0.6], "mdts": [0.4]})
+    frame = _frame("aopc", {"zero": [0.1, 0.2, 0.6], "mdts": [0.4]}, True)
     write_results_csv(frame, tmp_path / "results.csv")
     header = (tmp_path / "results.csv").read_text().splitlines()[0]
     assert header == "method,baseline,metric,mean,std,ci_low,ci_high,ci_level,n,n_nonfinite,higher_is_better"
     back = read_results_csv(tmp_path / "results.csv")
     assert back["mean"].tolist() == pytest.approx(frame["mean"].tolist(), rel=1e-15)
     assert math.isnan(back["std"].iloc[1]) and back["n"].tolist() == [3, 1]
+    assert frame_directions(back) == {"aopc": True}
     assert not list(tmp_path.glob(".*.tmp"))
