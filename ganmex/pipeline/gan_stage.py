@@ -77,10 +77,6 @@ class GanStage(TrainedStage):
         if isinstance(strategy, str) and strategy in ("ddp", "ddp_spawn"):
             # critic and generator steps each leave the other net's parameters unused
             options["strategy"] = f"{strategy}_find_unused_parameters_true"
-        interval = self.settings.trainer.get("val_check_interval")
-        batches = len(datamodule.train_dataloader())
-        if isinstance(interval, int) and interval > batches:  # small datasets: validate every epoch
-            options["val_check_interval"] = batches
         return options
 
     def extra_callbacks(self, work_dir: Path) -> list:
