@@ -36,20 +36,20 @@ BASE = {
 NO_MASK = {"gan.loss.lambda_mask": "0", "gan.loss.lambda_tv": "0"}
 SIM30 = {"gan.loss.lambda_sim": "30"}
 EMA = {"gan.ema_decay": "0.999"}
-DOUBLE = {"gan.trainer.max_steps": "9600"}
-# name -> changes to BASE (None: conf/gan/stargan.yaml exactly as it is, i.e. the current default)
+# name -> changes to BASE (None: conf/gan/stargan.yaml exactly as it is, i.e. the current default:
+# mask_sim30 with the double budget)
 SETTINGS: dict[str, dict[str, str] | None] = {
     "default": None,
     "mask_cls20_sim15": {},
     "ganmex_reference": {"gan": "ganmex_reference"},
+    "direct_sim30": {"gan.generator.output": "direct", **NO_MASK, **SIM30},
     "residual_sim30": {"gan.generator.output": "residual", **NO_MASK, **SIM30},
     "mask_sim30": SIM30,
     "mask_sim50": {"gan.loss.lambda_sim": "50"},
     "mask_sim30_ema": {**SIM30, **EMA},
-    "mask_sim30_double_budget": {**SIM30, **DOUBLE},
-    "mask_colored": {},  # mask_cls20_sim15 on dataset=mnist_colored
+    "default_colored": None,  # the default on dataset=mnist_colored
 }
-COLORED = {"mask_colored"}
+COLORED = {"default_colored"}
 
 
 def overrides(name: str) -> list[str]:

@@ -10,6 +10,7 @@ import struct
 
 import pytest
 import torch
+from conftest import SHARED_DATA
 from torchvision.io import write_png
 
 from ganmex.data.base import SplitImageDataModule
@@ -20,7 +21,6 @@ from ganmex.data.image_folder import ImageFolderDataModule
 from ganmex.data.tensor_dataset import ImageTensorDataset
 from ganmex.data.torchvision_sets import OFFICIAL
 from ganmex.errors import ConfigError
-from tests.conftest import SHARED_DATA
 
 FOLDER = dict(channels=3, image_size=8, mean=[0.5] * 3, std=[0.25] * 3, test_fraction=0.2)
 FOLDER_TARGET = "ganmex.data.image_folder.ImageFolderDataModule"

@@ -100,8 +100,9 @@ def test_negative_interval_is_named():
 
 
 def test_default_callbacks_config_builds_it_with_the_stage_name(tmp_path):
+    from conftest import compose_config
+
     from ganmex.pipeline.build import _instantiate_named
-    from tests.conftest import compose_config
 
     cfg = compose_config(tmp_path)
     built = _instantiate_named(cfg.callbacks, {"name": "gan", "dirpath": str(tmp_path), "version": "gan"})
