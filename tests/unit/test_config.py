@@ -39,7 +39,10 @@ def test_unknown_stage_lists_choices(make_config):
 
 def test_stage_selection_runs_upstream_for_train_only(make_config):
     assert selected_stages(make_config(["stage=classifier"])) == ["classifier"]
-    assert selected_stages(make_config(["stage=evaluate", "gan=none"])) == ["classifier", "evaluate"]
+    evaluate_without_gan = make_config(["stage=evaluate", "gan=none"])
+    assert selected_stages(evaluate_without_gan) == ["classifier", "oracle", "evaluate"]
+    without_judge = make_config(["stage=evaluate", "gan=none", "oracle=none"])
+    assert selected_stages(without_judge) == ["classifier", "evaluate"]
     assert selected_stages(make_config(name="evaluate")) == ["evaluate"]
     with pytest.raises(ConfigError, match="stage=gan is disabled"):
         selected_stages(make_config(["stage=gan", "gan=none"]))
