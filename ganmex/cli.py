@@ -7,6 +7,7 @@ second or two, so anything that pulls in torch or Lightning is imported inside t
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def uses_wandb(cfg: DictConfig) -> bool:
     return isinstance(logger, DictConfig) and logger.get("wandb") is not None
 
 
+def full_traceback_requested() -> bool:
+    """HYDRA_FULL_ERROR=1 or hydra.verbose asks for the traceback behind a one-line error."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return True
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and bool(HydraConfig.get().verbose)
+
+
 def run_job(cfg: DictConfig) -> dict:
     """Run the pipeline; user errors become one readable line and exit code 1."""
     install_quiet_filters()  # known-harmless library messages only, by text and module (ganmex/quiet.py)
@@ -57,6 +67,8 @@ def run_job(cfg: DictConfig) -> dict:
         failed = False
         return summary
     except USER_ERRORS as error:
+        if full_traceback_requested():
+            raise
         log.error("%s", error)
         raise SystemExit(1) from None
     finally:

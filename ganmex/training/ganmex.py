@@ -128,10 +128,10 @@ class GanmexModule(L.LightningModule):
             logits = self.classify(from_gan(fake))
         return F.cross_entropy(logits, target)
 
-    def _critic_step(self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> None:
+    def _critic_step(self, real: torch.Tensor, source: torch.Tensor, fake: torch.Tensor) -> None:
+        """WGAN-GP critic update on `fake` = G(x, t) (detached here: the critic does not train G)."""
         d_opt = self.optimizers()[1]
-        with torch.no_grad():
-            fake = self.generator(real, target)
+        fake = fake.detach()
         if self.critic.has_class_head:
             real_scores, real_logits = self.critic.forward_with_classes(real)
             cls = F.cross_entropy(real_logits, source)
@@ -151,9 +151,16 @@ class GanmexModule(L.LightningModule):
             prog_bar=False,
         )
 
-    def _generator_step(self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> None:
+    def _generator_step(
+        self,
+        real: torch.Tensor,
+        source: torch.Tensor,
+        target: torch.Tensor,
+        fake: torch.Tensor,
+        attention: torch.Tensor | None,
+    ) -> None:
+        """Generator update on `fake` = G(x, t) and its attention, computed with their graph."""
         g_opt = self.optimizers()[0]
-        fake, attention = self.generator.forward_with_mask(real, target)
         adv = generator_adversarial_loss(self.critic(fake))
         cls = self._class_loss(fake, target)
         sim = (fake - real).abs().mean()
@@ -215,12 +222,21 @@ class GanmexModule(L.LightningModule):
         return (source + shift) % self.num_classes
 
     def training_step(self, batch, batch_idx: int) -> None:
+        """One critic step and, every `n_critic` batches, one generator step on the same G(x, t).
+
+        G does not change during the critic step, so the critic's G(x, t) is exactly the generator
+        step's: on generator batches it is computed once, with its graph (a sixth of a step's cost)."""
         images, source = batch
         real = to_gan(images)
         target = self.draw_targets(source)
-        self._critic_step(real, source, target)
-        if (batch_idx + 1) % self.n_critic == 0:
-            self._generator_step(real, source, target)
+        if (batch_idx + 1) % self.n_critic != 0:
+            with torch.no_grad():
+                fake = self.generator(real, target)
+            self._critic_step(real, source, fake)
+            return
+        fake, attention = self.generator.forward_with_mask(real, target)
+        self._critic_step(real, source, fake)
+        self._generator_step(real, source, target, fake, attention)
 
     # -- validation: validity and proximity over every (x, t != c) pair of the fixed val batch --
     def validation_step(self, batch, batch_idx: int) -> None:

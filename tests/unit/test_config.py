@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -65,3 +66,21 @@ def test_help_lists_config_groups():
     assert result.returncode == 0
     for group in ("dataset", "classifier", "trainer", "logger", "callbacks", "debug", "experiment"):
         assert group in result.stdout
+
+
+def test_config_error_is_one_line_unless_a_traceback_is_asked_for(tmp_path):
+    args = ("classifier.optimizer.lr=abc", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/run")
+    plain = _run_cli(*args)
+    assert plain.returncode == 1
+    assert "classifier.optimizer.lr='abc' must be a number" in plain.stderr
+    assert "Traceback" not in plain.stderr
+    full = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+    )
+    assert full.returncode == 1
+    assert "Traceback" in full.stderr and "ConfigError" in full.stderr

@@ -69,10 +69,10 @@ def _known_table(higher: bool) -> list[Record]:
     offsets = np.linspace(-0.2, 0.2, n)
     # three baselines far apart on every image: ranks certain, every paired test maximally significant
     records = _records(
-        "deletion_auc_raw@blur", higher, {"good": 1 + offsets, "mid": 2 + offsets, "bad": 3 + offsets}
+        "deletion_auc_raw@road", higher, {"good": 1 + offsets, "mid": 2 + offsets, "bad": 3 + offsets}
     )
     records += _records(
-        "flip_fraction@blur", higher, {"good": 1 + offsets, "mid": 2.5 + offsets, "bad": 2 + offsets}
+        "flip_fraction@road", higher, {"good": 1 + offsets, "mid": 2.5 + offsets, "bad": 2 + offsets}
     )
     records += _records(
         "gini", True, {"good": 9 + offsets, "mid": 0 + offsets, "bad": 0 + offsets}
@@ -83,12 +83,12 @@ def _known_table(higher: bool) -> list[Record]:
 def test_leaderboard_ranks_by_mean_rank_over_headline_metrics():
     board = build_leaderboard(_known_table(higher=False))
     (method,) = board.boards
-    assert method.metrics == ["deletion_auc_raw@blur", "flip_fraction@blur"]
+    assert method.metrics == ["deletion_auc_raw@road", "flip_fraction@road"]
     # lower is better: good 1+1, mid 2+3, bad 3+2 -> mean ranks 1, 2.5, 2.5 (tie kept in first-seen order)
     assert [(e.baseline, e.mean_rank) for e in method.entries] == [("good", 1.0), ("mid", 2.5), ("bad", 2.5)]
     good, mid, _ = method.entries
     # n=10 all-positive differences: exact two-sided p = 2/1024, times 3 pairs (Holm) < 0.05
-    assert good.best_significant == {"deletion_auc_raw@blur": True, "flip_fraction@blur": True}
+    assert good.best_significant == {"deletion_auc_raw@road": True, "flip_fraction@road": True}
     assert (good.better_than_next, good.worse_than_next) == (2, 0) and good.marked
     assert (mid.better_than_next, mid.worse_than_next) == (1, 1) and not mid.marked
 
@@ -180,7 +180,7 @@ def test_write_report_opens_results_md_with_the_leaderboard_and_summarises_it(tm
     files = write_report(results, tmp_path, config=config, console=False, wandb=False)
     markdown = files.results_md.read_text()
     assert markdown.index("## Leaderboard") < markdown.index("## All metrics")
-    assert "| # | baseline | mean rank | vs next | flip_fraction@blur ↓ |" in markdown
+    assert "| # | baseline | mean rank | vs next | flip_fraction@road ↓ |" in markdown
     assert files.leaderboard.alpha == 0.01
     assert [e.baseline for e in files.leaderboard.boards[0].entries] == ["good", "bad", "mid"]
     summary = files.summary()

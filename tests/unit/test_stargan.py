@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganmex.models.classifiers import cifar_cnn
 from ganmex.models.stargan import Critic, Generator, critic_depth, from_gan, to_gan
+from ganmex.training.gan_losses import gradient_penalty, total_variation_loss
 from ganmex.training.ganmex import GanmexModule
 
 
@@ -233,3 +234,51 @@ def test_mask_losses_need_the_mask_output_and_weights_must_be_non_negative():
     with pytest.raises(ValueError, match="gan.loss.lambda_id=-1.0 must be >= 0"):
         _module(lambda_id=-1.0)
     assert _module("mask", lambda_mask=1.0, lambda_tv=1.0).lambda_tv == 1.0
+
+
+def test_one_shared_g_pass_matches_a_critic_step_then_a_fresh_generator_step():
+    """training_step computes G(x, t) once for both updates; the textbook order (critic on a no-grad
+    G(x, t), then the generator on a fresh G(x, t)) must give the same weights."""
+    sgd = lambda params: torch.optim.SGD(params, lr=0.1)  # noqa: E731
+    loss = dict(
+        lambda_cls=2.0, lambda_sim=3.0, lambda_rec=0.0, lambda_mask=0.5, lambda_tv=0.5, lambda_gp=10.0
+    )
+    torch.manual_seed(0)
+    module = _module("mask", optimizer=sgd, **loss)
+    reference = _module("mask", optimizer=sgd, **loss)
+    reference.load_state_dict(module.state_dict())
+    reference._frozen[0].load_state_dict(module._frozen[0].state_dict())
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
+
+    # the module's step outside a Trainer: its optimisers, plain backward, no logging
+    optimizers = (sgd(module.generator.parameters()), sgd(module.critic.parameters()))
+    module.optimizers = lambda: optimizers
+    module.manual_backward = lambda value: value.backward()
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    torch.manual_seed(1)
+    module.training_step((images, labels), 0)
+
+    torch.manual_seed(1)
+    g_opt, d_opt = sgd(reference.generator.parameters()), sgd(reference.critic.parameters())
+    real, target = to_gan(images), reference.draw_targets(labels)
+    with torch.no_grad():
+        fake = reference.generator(real, target)
+    d_loss = reference.critic(fake).mean() - reference.critic(real).mean()
+    d_loss = d_loss + 10.0 * gradient_penalty(reference.critic, real, fake)
+    d_opt.zero_grad()
+    d_loss.backward()
+    d_opt.step()
+    fake, attention = reference.generator.forward_with_mask(real, target)
+    f = reference._frozen[0]
+    g_loss = (
+        -reference.critic(fake).mean()
+        + 2.0 * torch.nn.functional.cross_entropy(f(from_gan(fake)), target)
+        + 3.0 * (fake - real).abs().mean()
+        + 0.5 * attention.abs().mean()
+        + 0.5 * total_variation_loss(attention)
+    )
+    g_opt.zero_grad()
+    g_loss.backward()
+    g_opt.step()
+    for ours, theirs in zip(module.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs)
