@@ -30,7 +30,7 @@ if not hasattr(np, "trapz"):
 import quantus  # noqa: E402
 
 from ganmex.artifacts import newest_artifact  # noqa: E402
-from ganmex.data.embedded import EmbeddedMNISTDataModule  # noqa: E402
+from ganmex.data.embedded import embedded_mnist  # noqa: E402
 from ganmex.metrics import InputMinimumReference, NoisyLinearImputer, PerturbationCurve  # noqa: E402
 from ganmex.models.classifiers import mnist_cnn  # noqa: E402
 
@@ -56,19 +56,7 @@ def load_model() -> tuple[torch.nn.Module, str]:
 
 
 def load_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    dm = EmbeddedMNISTDataModule(
-        num_classes=10,
-        channels=1,
-        image_size=28,
-        mean=[0.1307],
-        std=[0.3081],
-        batch_size=64,
-        val_fraction=0.1,
-        test_fraction=0.1,
-        seed=0,
-    )
-    dm.setup()
-    data = dm.dataset("test")
+    data = embedded_mnist(seed=0).dataset("test")
     images = data.images[:n]
     images = images.float() / 255.0 if not images.is_floating_point() else images.float()
     return images, data.labels[:n].long()

