@@ -6,9 +6,11 @@ second or two, so anything that pulls in torch or Lightning is imported inside t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -75,6 +77,45 @@ def run_job(cfg: DictConfig) -> dict:
         finish_wandb(failed)
 
 
+def unknown_list_options(argv: list[str], config_dir: str = CONFIG_DIR) -> str | None:
+    """A message for `group=[a,b]` overrides naming an option the group lacks, else None.
+
+    Hydra lists a group's options for `group=x` but not for list-valued groups such as
+    `attribution=[...]`; this check answers those in one line, before Hydra composes anything."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not sep or not value.startswith("[") or "],[" in value or "." in key or "/" in key:
+            continue
+        group = Path(config_dir) / key
+        if not group.is_dir():
+            continue
+        names = [name.strip() for name in value.strip("[]").split(",") if name.strip()]
+        available = sorted(p.stem for p in group.glob("*.yaml") if not p.stem.startswith("_"))
+        missing = [name for name in names if name not in available]
+        if missing:
+            return (
+                f"{key}={value}: conf/{key}/ has no option {', '.join(missing)}; "
+                f"choose from {', '.join(available)}"
+            )
+    return None
+
+
+def checks_list_options(main: Callable[[], object]) -> Callable[[], object]:
+    """Run `main` (a Hydra entry point) only when its list-valued group overrides exist."""
+
+    @functools.wraps(main)
+    def checked() -> object:
+        problem = unknown_list_options(sys.argv[1:])
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            raise SystemExit(1)
+        return main()
+
+    return checked
+
+
+@checks_list_options
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
     """Train the configured stages (classifier -> gan -> autoencoder -> evaluate).
@@ -85,6 +126,7 @@ def train(cfg: DictConfig) -> float | None:
     return objective_value(cfg, run_job(cfg))
 
 
+@checks_list_options
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def evaluate(cfg: DictConfig) -> None:
     """Run only the last stage against finished artifacts."""

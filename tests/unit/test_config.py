@@ -72,8 +72,9 @@ def test_config_error_is_one_line_unless_a_traceback_is_asked_for(tmp_path):
     args = ("classifier.optimizer.lr=abc", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/run")
     plain = _run_cli(*args)
     assert plain.returncode == 1
-    assert "classifier.optimizer.lr='abc' must be a number" in plain.stderr
-    assert "Traceback" not in plain.stderr
+    output = plain.stdout + plain.stderr  # Hydra's log handler writes to stdout
+    assert "classifier.optimizer.lr='abc' must be a number" in output
+    assert "Traceback" not in output
     full = subprocess.run(
         [sys.executable, "train.py", *args],
         cwd=REPO_ROOT,
@@ -84,3 +85,11 @@ def test_config_error_is_one_line_unless_a_traceback_is_asked_for(tmp_path):
     )
     assert full.returncode == 1
     assert "Traceback" in full.stderr and "ConfigError" in full.stderr
+
+
+def test_unknown_option_in_a_list_group_is_named_with_the_choices():
+    result = _run_cli("attribution=[integrated_gradient,saliency]")
+    assert result.returncode == 1
+    expected = "conf/attribution/ has no option integrated_gradient;"
+    assert expected in result.stderr
+    assert "integrated_gradients" in result.stderr and "Traceback" not in result.stderr
