@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ganmex.artifacts import Artifact
 from ganmex.data.base import DatasetInfo, ImageDataModule
-from ganmex.errors import ConfigError
+from ganmex.errors import ConfigError, check_choice
 from ganmex.explain.baselines import BaselineContext
 from ganmex.models.loading import load_classifier, load_counterfactual_generator
 from ganmex.pipeline.build import build_datamodule
@@ -27,8 +27,15 @@ from ganmex.training.soundness import check_finite_module
 log = logging.getLogger(__name__)
 
 
-def pick_device(cfg: DictConfig, setting: str = "auto") -> torch.device:
+DEVICE_SETTINGS = ("auto", "cpu", "cuda")
+
+
+def pick_device(cfg: DictConfig, setting: str = "auto", key: str = "explain.device") -> torch.device:
     """`setting` when it names a device; `auto` = CUDA when present and the trainer group allows it."""
+    kind = str(setting).split(":")[0]
+    check_choice(key, kind, DEVICE_SETTINGS)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}={setting} but this machine has no CUDA device; use {key}=auto or cpu")
     if setting != "auto":
         return torch.device(setting)
     wants_gpu = cfg.trainer.get("accelerator", "auto") != "cpu"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 
 def gradient_penalty(
@@ -54,3 +55,19 @@ def total_variation_loss(attention: torch.Tensor) -> torch.Tensor:
     vertical = (attention[:, :, 1:, :] - attention[:, :, :-1, :]).abs().mean()
     horizontal = (attention[:, :, :, 1:] - attention[:, :, :, :-1]).abs().mean()
     return vertical + horizontal
+
+
+def random_translate(images: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """`images` moved by one random offset in [-max_shift, max_shift] pixels per axis (edge pixels repeat).
+
+    The class loss sees G's output at a random small shift (expectation over transformations): an
+    edit that flips f only at one exact pixel alignment is an adversarial pattern, a drawn stroke is not.
+    """
+    if max_shift < 0:
+        raise ValueError(f"gan.loss.cls_shift={max_shift} must be >= 0 pixels (0 = no shift)")
+    if max_shift == 0:
+        return images
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (max_shift,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2,)).tolist()
+    return padded[..., dy : dy + height, dx : dx + width]

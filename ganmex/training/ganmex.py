@@ -4,6 +4,7 @@ Generator loss = adversarial + lambda_cls CE(f(G(x, t)), t) + lambda_sim |G(x, t
                + lambda_rec |G(G(x, t), c) - x|  + lambda_id |G(x, c) - x| (Fixed-Point GAN identity,
                on the pairs whose drawn target is the source class)
                + lambda_mask mean(A) + lambda_tv TV(A)   (only for gan.generator.output=mask);
+f sees G(x, t) shifted by up to `cls_shift` pixels (0 = unshifted), so edits must survive small shifts;
 the critic is trained with WGAN-GP. `target_source=false` draws targets t != c only (the identity
 pairs then come from `lambda_id` alone, one G(x, c) pass on the whole batch).
 
@@ -30,6 +31,7 @@ from ganmex.training.gan_losses import (
     generator_adversarial_loss,
     gradient_penalty,
     mask_sparsity_loss,
+    random_translate,
     total_variation_loss,
 )
 
@@ -57,6 +59,7 @@ class GanmexModule(L.LightningModule):
         lambda_tv: float = 0.0,
         target_source: bool = True,
         ema_decay: float | None = None,
+        cls_shift: int = 0,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -70,6 +73,8 @@ class GanmexModule(L.LightningModule):
                 f"gan.loss.lambda_mask / lambda_tv need gan.generator.output=mask "
                 f"(got output={getattr(generator, 'output', 'direct')!r}); set them to 0 or use the mask mode"
             )
+        if cls_shift < 0:
+            raise ValueError(f"gan.loss.cls_shift={cls_shift} must be >= 0 pixels (0 = no shift)")
         if not target_source and num_classes < 2:
             raise ValueError("gan.loss.target_source=false needs at least 2 classes")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -91,6 +96,7 @@ class GanmexModule(L.LightningModule):
         )
         self.lambda_id, self.lambda_mask, self.lambda_tv = lambda_id, lambda_mask, lambda_tv
         self.target_source = target_source
+        self.cls_shift = cls_shift
         self.n_critic = n_critic
         self.ema_decay = ema_decay
 
@@ -125,7 +131,7 @@ class GanmexModule(L.LightningModule):
         if self.critic.has_class_head:
             _, logits = self.critic.forward_with_classes(fake)
         else:
-            logits = self.classify(from_gan(fake))
+            logits = self.classify(random_translate(from_gan(fake), self.cls_shift))
         return F.cross_entropy(logits, target)
 
     def _critic_step(self, real: torch.Tensor, source: torch.Tensor, fake: torch.Tensor) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganmex.training.gan_losses import critic_wasserstein_loss, generator_adversarial_loss, gradient_penalty
+from ganmex.training.gan_losses import (
+    critic_wasserstein_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    random_translate,
+)
 
 
 class LinearCritic(torch.nn.Module):
@@ -65,3 +70,29 @@ def test_mask_sparsity_and_total_variation_by_hand():
     assert total_variation_loss(torch.full((2, 1, 3, 3), 0.7)).item() == 0.0
     with pytest.raises(ValueError, match="N x C x H x W"):
         total_variation_loss(torch.zeros(3, 3))
+
+
+def test_random_translate_moves_the_image_by_one_offset_and_repeats_edges():
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(2, 1, 1, 1)
+    assert random_translate(x, 0) is x
+    seen = set()
+    for seed in range(40):
+        torch.manual_seed(seed)
+        moved = random_translate(x, 1)
+        assert moved.shape == x.shape
+        assert torch.equal(moved[0], moved[1])  # one offset for the whole batch
+        # every output pixel is the input at (row - dy, col - dx), clamped to the border
+        offsets = [
+            (dy, dx)
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if torch.equal(
+                moved[0, 0],
+                x[0, 0][(torch.arange(4) - dy).clamp(0, 3)][:, (torch.arange(4) - dx).clamp(0, 3)],
+            )
+        ]
+        assert len(offsets) == 1
+        seen.add(offsets[0])
+    assert len(seen) == 9  # all nine offsets in [-1, 1]^2 occur
+    with pytest.raises(ValueError, match="gan.loss.cls_shift=-1 must be >= 0"):
+        random_translate(x, -1)
