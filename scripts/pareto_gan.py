@@ -47,10 +47,17 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     "mask_sim30": SIM30,
     "mask_sim50": {"gan.loss.lambda_sim": "50"},
     "mask_sim30_ema": {**SIM30, **EMA},
-    "default_width8": {**SIM30, "gan.trainer.max_steps": "8000", "gan.generator.conv_dim": "8"},
+    "default_width8": {"gan.generator.conv_dim": "8"},
     "default_colored": None,  # the default on dataset=mnist_colored
+    # changes to the default itself (conf/gan/stargan.yaml), not to BASE
+    "default_double_budget": {"gan.trainer.max_steps": "9600"},
+    "default_cls_shift2": {"+gan.loss.cls_shift": "2"},
+    "default_cls_shift2_sim40": {"+gan.loss.cls_shift": "2", "gan.loss.lambda_sim": "40"},
+    "default_skips": {"+gan.generator.skips": "true"},
+    "default_skips_sim20": {"+gan.generator.skips": "true", "gan.loss.lambda_sim": "20"},
 }
 COLORED = {"default_colored"}
+ON_DEFAULT = {name for name in SETTINGS if name.startswith("default_") and name not in COLORED}
 
 
 def overrides(name: str) -> list[str]:
@@ -61,6 +68,8 @@ def overrides(name: str) -> list[str]:
         return extra
     if "gan" in change:  # a preset of the gan group: its own values, not BASE's
         return [f"gan={change['gan']}", *extra]
+    if name in ON_DEFAULT:
+        return [f"{k}={v}" for k, v in change.items()] + extra
     return [f"{k}={v}" for k, v in {**BASE, **change}.items()] + extra
 
 

@@ -73,6 +73,7 @@ class Generator(nn.Module):
         conv_dim: int = 64,
         n_res: int = 6,
         output: str = "direct",
+        skips: bool = False,
     ):
         super().__init__()
         _check_side(image_size)
@@ -102,6 +103,14 @@ class Generator(nn.Module):
         out_channels = channels + 1 if output == "mask" else channels  # mask: + one attention channel
         layers.append(nn.Conv2d(d, out_channels, 7, padding=3, bias=False))
         self.main = nn.Sequential(*layers)
+        # U-Net-style additive skips: the stem's and the first down block's features (full and half
+        # resolution) are added to the matching up block's output, so edits can be drawn at pixel
+        # resolution instead of through the 1/4-resolution bottleneck alone. Layer indices: stem 0-2,
+        # downs 3-5 and 6-8, residual blocks, then ups of 3 layers each.
+        self.skips = skips
+        up1_end, up2_end = 8 + n_res + 3, 8 + n_res + 6
+        self._save_after = {2: "full", 5: "half"}
+        self._add_after = {up1_end: "half", up2_end: "full"}
 
     def forward_with_mask(
         self, x: torch.Tensor, target: torch.Tensor
@@ -114,7 +123,7 @@ class Generator(nn.Module):
             )
         onehot = nn.functional.one_hot(target.long(), self.num_classes).to(x.dtype)
         tiled = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        h = self.main(torch.cat([x, tiled], dim=1))
+        h = self._trunk(torch.cat([x, tiled], dim=1))
         if self.output == "direct":
             return torch.tanh(h), None
         if self.output == "residual":
@@ -123,6 +132,18 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.forward_with_mask(x, target)[0]
+
+    def _trunk(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.skips:
+            return self.main(h)
+        saved: dict[str, torch.Tensor] = {}
+        for index, layer in enumerate(self.main):
+            h = layer(h)
+            if index in self._save_after:
+                saved[self._save_after[index]] = h
+            elif index in self._add_after:
+                h = h + saved[self._add_after[index]]
+        return h
 
 
 def compose_mask(

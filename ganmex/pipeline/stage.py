@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganmex.artifacts import Artifact
 from ganmex.data.base import ImageDataModule
 from ganmex.data.identity import dataset_identity
-from ganmex.errors import ConfigError
+from ganmex.errors import ConfigError, UnsoundTrainingError
 from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.training.checkpointing import AtomicCheckpointIO, usable_resume_checkpoint
 from ganmex.training.soundness import NonFiniteLossCallback, check_sound
@@ -195,6 +195,11 @@ class TrainedStage:
         trainer = build_trainer(self.cfg, self.section, work_dir, self.settings.trainer, **options)
         trainer.callbacks.extend([NonFiniteLossCallback(self.section), *self.extra_callbacks(work_dir)])
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+        if trainer.interrupted:  # Ctrl+C that Lightning handled without exiting: never commit half a stage
+            raise UnsoundTrainingError(
+                f"{self.section} training was interrupted; rerun the same command to resume from "
+                f"{artifact.partial_path}"
+            )
         metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
         metrics.update(self.test(trainer, module, datamodule))
         metrics["train_time_s"] = round(time.perf_counter() - started, 2)

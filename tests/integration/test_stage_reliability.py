@@ -3,6 +3,7 @@ refuses artifacts of the wrong kind (tiny budgets on the real embedded digits)."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,56 @@ def test_an_artifact_of_another_kind_is_refused(make_config, trained_classifier_
     )
     with pytest.raises(ConfigError, match=r"gan.artifact=.* is a classifier artifact, not a gan artifact"):
         run(cfg)
+
+
+EVALUATE = ["gan=none", "oracle=none", "logger=none", "attribution=[saliency]", "baselines=[zero]"]
+
+
+def test_a_copied_artifact_under_any_name_is_used(make_config, trained_classifier_artifact, tmp_path):
+    copy = tmp_path / "my_best_classifier"
+    shutil.copytree(trained_classifier_artifact, copy)
+    cfg = make_config(["mode=classifier_test", f"classifier.artifact={copy}", *EVALUATE], name="evaluate")
+    summary = run(cfg)
+    assert summary["stages"]["evaluate"]["metrics"]["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["evaluation.num_images=0"], r"evaluation.num_images=0 must be > 0 or null"),
+        (["mode=explain", "indices=[3,99999]"], r"indices \[99999\] are not in \[0, 500\) of mnist_embedded"),
+        (["mode=explain", "explain.device=tpu"], r"explain.device='tpu' is not valid"),
+    ],
+)
+def test_evaluate_settings_outside_the_data_are_named(
+    make_config, trained_classifier_artifact, overrides, message
+):
+    cfg = make_config(
+        [f"classifier.artifact={trained_classifier_artifact}", *EVALUATE, *overrides], name="evaluate"
+    )
+    with pytest.raises(ConfigError, match=message):
+        run(cfg)
+
+
+def test_loading_a_gan_artifact_as_a_classifier_names_its_kind(tmp_path):
+    from ganmex import load_classifier
+
+    gan_dir = tmp_path / "gan-0123456789"
+    gan_dir.mkdir()
+    (gan_dir / "config.yaml").write_text("stage: gan\n")
+    with pytest.raises(FileNotFoundError, match=r"is a gan artifact, not a classifier or oracle artifact"):
+        load_classifier(gan_dir)
+
+
+def test_an_interrupted_fit_is_never_committed(make_config, tmp_path, monkeypatch):
+    """Ctrl+C that Lightning turns into a graceful stop leaves `.partial`, not a finished artifact."""
+    import lightning as L
+    from lightning.pytorch.trainer.states import TrainerStatus
+
+    def interrupted_fit(trainer, *args, **kwargs):
+        trainer.state.status = TrainerStatus.INTERRUPTED
+
+    monkeypatch.setattr(L.Trainer, "fit", interrupted_fit)
+    with pytest.raises(UnsoundTrainingError, match=r"classifier training was interrupted; rerun the same"):
+        run(make_config(TINY))
+    assert finished(tmp_path) == []

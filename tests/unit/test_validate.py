@@ -17,6 +17,7 @@ from ganmex.pipeline.validate import check_config
         ("gan.g_optimizer.lr=fast", "gan.g_optimizer.lr='fast' must be a number"),
         ("dataset.batch_size=2.5", "dataset.batch_size=2.5 must be an integer (float given)"),
         ("seed=[1]", "seed=[1] must be an integer"),
+        ("seed=abc", "seed='abc' must be an integer (str given)"),
     ],
 )
 def test_non_numbers_in_numeric_keys_name_the_key_and_type(make_config, override, message):
@@ -66,3 +67,8 @@ def test_gan_batch_not_a_multiple_warns_with_the_real_batch(make_config, caplog)
     with caplog.at_level(logging.WARNING):
         check_config(make_config(["gan.batch_size=25"]))
     assert "each GAN batch holds 20 images" in caplog.text
+
+
+def test_a_negative_budget_is_named_with_a_positive_example(make_config):
+    with pytest.raises(ConfigError, match=r"gan.trainer.max_steps=-5 must be > 0; pass a positive value"):
+        check_config(make_config(["gan.trainer.max_steps=-5"]))
