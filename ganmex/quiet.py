@@ -54,6 +54,13 @@ KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
         category=UserWarning,
         reason="dataset.num_workers is a deliberate config choice (0: in-memory tensors, shared CPUs)",
     ),
+    KnownWarning(
+        message=r"You're resuming from a checkpoint that ended before the epoch ended",
+        module=r"lightning\.pytorch\.loops\.training_epoch_loop",
+        category=UserWarning,
+        reason="resuming a GAN from a mid-epoch step checkpoint: the balanced sampler draws random batches "
+        "anyway, so continuing with fresh ones is what training without the interruption would do",
+    ),
 )
 
 # lightning_utilities' rank_zero_info logs through whichever of these Lightning registered last

@@ -161,3 +161,14 @@ def test_route_lightning_logs_prints_each_line_once_through_the_root_handlers(ca
             logger = logging.getLogger(n)
             logger.handlers[:] = handlers
             logger.propagate = propagate
+
+
+def test_mid_epoch_resume_warning_is_dropped_only_from_the_epoch_loop(quiet):
+    text = (
+        "You're resuming from a checkpoint that ended before the epoch ended and your dataloader is not "
+        "resumable. This can cause unreliable results if further training is done."
+    )
+    _warn_from("lightning.pytorch.loops.training_epoch_loop", text, UserWarning)
+    assert quiet == []
+    _warn_from("ganmex.training.ganmex", text, UserWarning)
+    assert [w.category for w in quiet] == [UserWarning]
