@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Reproduces docs/results.md: classifier + GANMEX on the embedded digits, then the faithfulness
-# report on the embedded test split and on the real MNIST test set (IDX files under $MNIST_ROOT/MNIST/raw).
+# Reproduces docs/results.md: classifier + GANMEX + oracle on the embedded digits, the faithfulness report
+# on the real MNIST test set (IDX files under $MNIST_ROOT/MNIST/raw), and the ground-truth run on decoy MNIST.
 set -euo pipefail
 MNIST_ROOT=${MNIST_ROOT:-../shared/data}
-NUM_IMAGES=${NUM_IMAGES:-500}
+NUM_IMAGES=${NUM_IMAGES:-100}
 
-python train.py                                              # classifier -> gan -> evaluate (embedded test split)
+python train.py                                              # classifier -> gan -> oracle -> evaluate (embedded test split)
 python evaluate.py mode=classifier_test eval_dataset=mnist eval_dataset.root="$MNIST_ROOT" eval_dataset.download=false
-python scripts/measure_gan.py --n 1000                       # GANMEX vs MDTS validity / proximity, real test digits
+python scripts/measure_gan.py --n 1000                       # GANMEX vs MDTS under f and the oracle, real test digits
 python evaluate.py eval_dataset=mnist eval_dataset.root="$MNIST_ROOT" eval_dataset.download=false \
   evaluation.num_images="$NUM_IMAGES" hydra.run.dir=outputs/results_mnist_test
+python scripts/results_table.py outputs/results_mnist_test/results.csv
+python train.py experiment=decoy_mnist hydra.run.dir=outputs/decoy_run   # ground truth: localisation metrics
+python scripts/results_table.py outputs/decoy_run/results.csv --metrics relevance_mass_accuracy \
+  relevance_rank_accuracy pointing_game localisation_auc

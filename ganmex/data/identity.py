@@ -1,7 +1,6 @@
 """What a dataset config decides about the training data, for artifact hashes.
 
-`dataset_identity` replaces `ganmex.pipeline.build.dataset_identity` (the pipeline switches its
-import to this module). The identity is the config minus runtime keys (how fast or from where data
+The identity is the config minus runtime keys (how fast or from where data
 loads), plus what the datamodule class says about the content (its `content_identity`): a file-tree
 fingerprint for image folders, file checksums for IDX sets. `root` is dropped only where such a
 content identity stands in for it.
