@@ -15,8 +15,14 @@ import torch
 
 from ganmex.data.embedded import EmbeddedMNISTDataModule
 from ganmex.data.tensor_dataset import ImageTensorDataset
+from ganmex.errors import check_choice
 
 CORNERS = 4  # top-left, top-right, bottom-left, bottom-right
+# digit: the label is the digit's and the swatch repeats it (Ross et al.): a classifier may use either,
+# and a CNN trained on these mostly reads the digit (scripts/decoy_evidence.py: repainting the swatch moves
+# 1.4% of predictions). swatch: labels are shuffled across images and the swatch encodes the new label,
+# so the swatch is the only evidence and the ground truth holds for any classifier that fits the data.
+LABEL_SOURCES = ("digit", "swatch")
 UINT8_MAX = 255
 
 
@@ -76,16 +82,27 @@ class DecoyMNISTDataModule(EmbeddedMNISTDataModule):
     name = "decoy_mnist"
 
     def __init__(
-        self, swatch_size: int = 4, shade_low: float = 0.1, shade_high: float = 1.0, **kwargs
+        self,
+        swatch_size: int = 4,
+        shade_low: float = 0.1,
+        shade_high: float = 1.0,
+        labels: str = "digit",
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        check_choice("dataset.labels", labels, LABEL_SOURCES)
         self.swatch_size = int(swatch_size)
         self.shades = swatch_shades(self.num_classes, shade_low, shade_high)
+        self.labels = labels
 
     def load_all(self) -> MaskedImageTensorDataset:
         plain = super().load_all()
-        images, masks = add_swatches(plain.images, plain.labels, self.shades, self.swatch_size, self.seed)
-        return MaskedImageTensorDataset(images, plain.labels, masks)
+        labels = plain.labels
+        if self.labels == "swatch":  # a seeded shuffle: classes stay balanced, the digit says nothing
+            order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.seed))
+            labels = labels[order]
+        images, masks = add_swatches(plain.images, labels, self.shades, self.swatch_size, self.seed)
+        return MaskedImageTensorDataset(images, labels, masks)
 
     def ground_truth_masks(self, split: str) -> torch.Tensor:
         """(N, H, W) bool masks of the swatch pixels, indexed like `dataset(split)`."""

@@ -76,7 +76,12 @@ def stage_artifact(cfg: DictConfig, section: str, extra: dict | None = None) -> 
 
 
 # which artifact kinds an explicit `<section>.artifact=` may name
-ACCEPTED_KINDS = {"oracle": ("oracle", "classifier")}
+# an oracle is a classifier too: either can be explained, tested, or judge the other's counterfactuals
+ACCEPTED_KINDS = {"oracle": ("oracle", "classifier"), "classifier": ("classifier", "oracle")}
+
+
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def explicit_artifact(section: str, path: str | Path) -> Artifact:
@@ -85,7 +90,8 @@ def explicit_artifact(section: str, path: str | Path) -> Artifact:
     accepted = ACCEPTED_KINDS.get(section, (section,))
     if artifact.stage not in accepted:
         raise ConfigError(
-            f"{section}.artifact={path} is a {artifact.stage} artifact, not a {section} artifact; "
+            f"{section}.artifact={path} is {article(artifact.stage)} {artifact.stage} artifact, not "
+            f"{article(section)} {section} artifact; "
             f"pass a {section}-<hash> directory or unset {section}.artifact to train one"
         )
     return artifact

@@ -7,6 +7,7 @@ import torch
 
 from ganmex.data.decoy import DecoyMNISTDataModule, MaskedImageTensorDataset, add_swatches, swatch_shades
 from ganmex.data.embedded import EMBEDDED_SPLITS, MNIST_LAYOUT
+from ganmex.errors import ConfigError
 
 
 def test_swatch_is_in_one_corner_with_the_label_shade():
@@ -68,3 +69,18 @@ def test_datamodule_test_masks_mark_the_swatch_of_real_digits():
     dm2 = DecoyMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, seed=0)
     assert torch.equal(dm2.ground_truth_masks("test"), masks)
     assert dm.info.name == "decoy_mnist"
+
+
+def test_swatch_labels_are_balanced_shuffled_and_painted_in_the_swatch():
+    dm = DecoyMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, seed=0, labels="swatch")
+    digit_dm = DecoyMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, seed=0)
+    everything = dm.load_all()
+    assert torch.bincount(everything.labels, minlength=10).eq(500).all()  # still 500 per class
+    digits = digit_dm.load_all().labels
+    assert (everything.labels == digits).float().mean() < 0.2  # about 1 in 10 by chance, not the digit
+    shades = (dm.shades * 255).round()
+    for i in range(0, 5000, 500):
+        image, label = everything[i]
+        assert torch.allclose(image[0][everything.masks[i]] * 255, shades[label].expand(16))
+    with pytest.raises(ConfigError, match="dataset.labels='colour' is not valid; choose one of: digit"):
+        DecoyMNISTDataModule(**MNIST_LAYOUT, **EMBEDDED_SPLITS, seed=0, labels="colour")
