@@ -12,14 +12,15 @@ from pathlib import Path
 from ganmex.report.tables import markdown_pivot, read_results_csv
 
 HEADLINE = (
-    "deletion_auc@baseline",
+    "deletion_auc_raw@road",
+    "flip_fraction@road",
+    "deletion_auc_raw@blur",
     "flip_fraction@baseline",
-    "deletion_auc@blur",
-    "insertion_auc@blur",
     "faithfulness_correlation@blur",
     "infidelity",
     "sanity_spearman",
     "validity",
+    "oracle_validity",
     "proximity_l1",
     "nn_distance",
     "fid",

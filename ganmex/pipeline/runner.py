@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # the stage module imports Lightning: not needed to check a c
 log = logging.getLogger(__name__)
 
 ORDER = ("classifier", "gan", "oracle", "autoencoder", "evaluate")
+# what each stage's artifact is made from: `stage=X` also runs these (reusing finished ones)
+NEEDS: dict[str, tuple[str, ...]] = {
+    "classifier": (),
+    "gan": ("classifier",),  # trained against the frozen classifier
+    "oracle": (),  # an independent judge: its own data pass, no other artifact
+    "autoencoder": (),  # an in-painting prior learnt from the images alone
+    "evaluate": ("classifier", "gan", "oracle", "autoencoder"),
+}
 
 
 def stage_runners() -> dict[str, Callable[[DictConfig], StageResult]]:
@@ -47,7 +55,7 @@ def _enabled(cfg: DictConfig, name: str) -> bool:
 
 def selected_stages(cfg: DictConfig) -> list[str]:
     """`stage=all` runs every enabled stage; `stage=X` runs X and, unless `run_upstream=false`
-    (evaluate.py), the enabled stages before it. Upstream artifacts are reused when finished."""
+    (evaluate.py), the enabled stages X is made from (NEEDS). Upstream artifacts are reused when finished."""
     check_choice("stage", cfg.stage, ("all", *ORDER))
     if cfg.stage == "all":
         return [n for n in ORDER if _enabled(cfg, n)]
@@ -55,7 +63,7 @@ def selected_stages(cfg: DictConfig) -> list[str]:
         raise ConfigError(
             f"stage={cfg.stage} is disabled: its config group is `none`; choose one, e.g. gan=stargan"
         )
-    upstream = ORDER[: ORDER.index(cfg.stage)] if cfg.get("run_upstream", True) else ()
+    upstream = NEEDS[cfg.stage] if cfg.get("run_upstream", True) else ()
     return [n for n in upstream if _enabled(cfg, n)] + [cfg.stage]
 
 

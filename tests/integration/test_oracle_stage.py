@@ -42,8 +42,10 @@ def test_oracle_has_its_own_artifact_seed_and_never_trains_on_test(make_config, 
     monkeypatch.setattr(ClassifierModule, "training_step", spy)
     cfg = make_config(TINY)
     summary = run(cfg)
+    assert list(summary["stages"]) == ["oracle"]  # the oracle is made from nothing else
     oracle_dir = Path(summary["stages"]["oracle"]["artifact"])
-    classifier_dir = Path(summary["stages"]["classifier"]["artifact"])
+    classifier_run = make_config(["stage=classifier" if o == "stage=oracle" else o for o in TINY])
+    classifier_dir = Path(run(classifier_run)["stages"]["classifier"]["artifact"])
     assert oracle_dir.name.startswith("oracle-") and oracle_dir != classifier_dir
     config, _ = load_artifact_dir(oracle_dir, kinds=("oracle",))
     assert config["stage"] == "oracle" and config["seed"] == cfg.oracle.seed != cfg.seed

@@ -44,6 +44,10 @@ def test_stage_selection_runs_upstream_for_train_only(make_config):
     assert selected_stages(evaluate_without_gan) == ["classifier", "oracle", "evaluate"]
     without_judge = make_config(["stage=evaluate", "gan=none", "oracle=none"])
     assert selected_stages(without_judge) == ["classifier", "evaluate"]
+    # only what a stage is made from runs before it: no GAN before the oracle or the autoencoder
+    assert selected_stages(make_config(["stage=oracle"])) == ["oracle"]
+    assert selected_stages(make_config(["stage=autoencoder", "autoencoder=conv_ae"])) == ["autoencoder"]
+    assert selected_stages(make_config(["stage=gan"])) == ["classifier", "gan"]
     assert selected_stages(make_config(name="evaluate")) == ["evaluate"]
     with pytest.raises(ConfigError, match="stage=gan is disabled"):
         selected_stages(make_config(["stage=gan", "gan=none"]))
