@@ -119,19 +119,29 @@ def pareto_rows(rows: dict[str, dict]) -> set[str]:
 
 
 def table(rows: dict[str, dict], front: set[str], mdts: dict | None) -> str:
-    head = "| setting | validity f | validity oracle | L1 | changed px | oracle-FID | train s | front |"
+    """Markdown rows; L1 and oracle-FID also as a ratio to MDTS's (the targets are ratios)."""
+    head = (
+        "| setting | validity f | validity oracle | L1 (x MDTS) | changed px | oracle-FID (x MDTS) "
+        "| train s | front |"
+    )
     lines = [head, "|" + "---|" * 8]
+
+    def ratio(value: float, key: str) -> str:
+        return f" ({value / mdts[key]:.2f}x)" if mdts else ""
+
     for name, r in rows.items():
         mark = "yes" if name in front else ""
         seconds = r.get("train_s") or float("nan")
         lines.append(
-            f"| {name} | {r['validity']:.3f} | {r['oracle_validity']:.3f} | {r['l1_per_pixel']:.3f} | "
-            f"{r['changed_fraction']:.3f} | {r['fid']:.0f} | {seconds:.0f} | {mark} |"
+            f"| {name} | {r['validity']:.3f} | {r['oracle_validity']:.3f} | "
+            f"{r['l1_per_pixel']:.3f}{ratio(r['l1_per_pixel'], 'l1_per_pixel')} | "
+            f"{r['changed_fraction']:.3f} | "
+            f"{r['fid']:.2f}{ratio(r['fid'], 'fid')} | {seconds:.0f} | {mark} |"
         )
     if mdts is not None:
         lines.append(
             f"| MDTS (reference) | {mdts['validity']:.3f} | {mdts['oracle_validity']:.3f} | "
-            f"{mdts['l1_per_pixel']:.3f} | {mdts['changed_fraction']:.3f} | {mdts['fid']:.0f} | | |"
+            f"{mdts['l1_per_pixel']:.3f} | {mdts['changed_fraction']:.3f} | {mdts['fid']:.2f} | | |"
         )
     return "\n".join(lines)
 
