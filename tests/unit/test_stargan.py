@@ -54,6 +54,19 @@ def test_pixel_space_round_trip():
     assert torch.allclose(from_gan(to_gan(x)), x)
 
 
+def _quiet_trainer(max_steps: int) -> L.Trainer:
+    """A CPU Trainer without logging, checkpoints, bars or validation: just the optimisation steps."""
+    return L.Trainer(
+        max_steps=max_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        accelerator="cpu",
+    )
+
+
 def _adam(lr: float):
     return lambda params: torch.optim.Adam(params, lr=lr)
 
@@ -79,15 +92,7 @@ def test_training_step_leaves_batchnorm_classifier_bit_identical():
         n_critic=1,
     )
     data = TensorDataset(torch.rand(16, 3, 16, 16), torch.arange(16) % 4)
-    trainer = L.Trainer(
-        max_steps=4,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        accelerator="cpu",
-    )
+    trainer = _quiet_trainer(max_steps=4)
     trainer.fit(module, DataLoader(data, batch_size=8))
     assert trainer.global_step == 4  # 2 batches x (critic + generator step)
     assert not f.training
@@ -214,15 +219,7 @@ def test_identity_switch_changes_the_generator_update():
         module = _module(optimizer=sgd, lambda_id=lambda_id, target_source=False, lambda_cls=1.0)
         torch.manual_seed(1)
         data = TensorDataset(torch.rand(6, 1, 8, 8), torch.arange(6) % 3)
-        trainer = L.Trainer(
-            max_steps=2,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            limit_val_batches=0,
-            accelerator="cpu",
-        )
+        trainer = _quiet_trainer(max_steps=2)
         trainer.fit(module, DataLoader(data, batch_size=6))
         results.append([p.detach().clone() for p in module.generator.parameters()])
     assert not all(torch.equal(a, b) for a, b in zip(*results, strict=True))
