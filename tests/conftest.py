@@ -14,7 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(REPO_ROOT / "conf")
 SHARED_DATA = Path(os.environ.get("GANMEX_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# two threads (the target machine's cores) unless OMP_NUM_THREADS says fewer, e.g. beside other jobs:
+# more threads than free cores make OpenMP spin and slow everything down
+torch.set_num_threads(max(1, min(2, int(os.environ.get("OMP_NUM_THREADS", 2)), os.cpu_count() or 1)))
 
 
 def compose_config(tmp_path: Path, overrides: list[str] | None = None, name: str = "train") -> DictConfig:
