@@ -89,7 +89,7 @@ def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
             os.kill(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
-    finished = [p for p in artifacts.iterdir() if not p.name.endswith(PARTIAL_SUFFIX)]
+    finished = [p for p in artifacts.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)]
     assert finished == []  # nothing looks complete
     # the same command resumes from last.ckpt and finishes
     resumed = subprocess.run(
@@ -101,7 +101,7 @@ def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming classifier training from" in resumed.stdout + resumed.stderr
-    finished = [p for p in artifacts.iterdir() if not p.name.endswith(PARTIAL_SUFFIX)]
+    finished = [p for p in artifacts.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)]
     assert len(finished) == 1 and (finished[0] / "metrics.json").is_file()
 
 
