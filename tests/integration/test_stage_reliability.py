@@ -106,6 +106,8 @@ def test_loading_a_gan_artifact_as_a_classifier_names_its_kind(tmp_path):
     gan_dir = tmp_path / "gan-0123456789"
     gan_dir.mkdir()
     (gan_dir / "config.yaml").write_text("stage: gan\n")
+    (gan_dir / "metrics.json").write_text("{}")
+    (gan_dir / "checkpoint.ckpt").write_bytes(b"")  # complete-looking: only its kind is wrong
     with pytest.raises(FileNotFoundError, match=r"is a gan artifact, not a classifier or oracle artifact"):
         load_classifier(gan_dir)
 
