@@ -79,7 +79,7 @@ def test_a_copied_artifact_under_any_name_is_used(make_config, trained_classifie
     shutil.copytree(trained_classifier_artifact, copy)
     cfg = make_config(["mode=classifier_test", f"classifier.artifact={copy}", *EVALUATE], name="evaluate")
     summary = run(cfg)
-    assert summary["stages"]["evaluate"]["metrics"]["accuracy"] > 0.9
+    assert summary["stages"]["evaluate"]["metrics"]["test/acc"] > 0.9
 
 
 @pytest.mark.parametrize(
