@@ -22,6 +22,7 @@ OVERRIDES = [
     "logger=none",
     "callbacks=none",
     "classifier.trainer.max_epochs=1",
+    "classifier.min_val_acc=null",  # one epoch on swatch labels is not yet a sound classifier
     "attribution=[integrated_gradients,saliency]",
     "baselines=[zero,blur]",
     "evaluation.num_images=12",
