@@ -4,7 +4,7 @@
         --gan outputs/artifacts/gan-<hash> [--seed 0]
 
 Swatch reliance: on the decoy test split, each swatch is repainted with the shade of class (y + 1) mod K;
-the share of predictions that follow the swatch (predict y + 1) rather than the digit (predict y) says
+the share of predictions that follow the swatch (predict y + 1) rather than the label (predict y) says
 whether the swatch is the deciding evidence. Edits: for every test image x and target t != y, the share
 of G(x, t)'s total change |G(x, t) - x| that falls on the swatch (the swatch is 16 of 784 pixels).
 """
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--classifier", type=Path, required=True)
     parser.add_argument("--gan", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0, help="the run's seed (places the swatches)")
+    parser.add_argument("--labels", choices=("digit", "swatch"), default="swatch", help="dataset.labels")
     args = parser.parse_args()
     data = DecoyMNISTDataModule(
         **MNIST_LAYOUT,
@@ -39,6 +40,7 @@ def main() -> None:
         shade_low=SHADE_LOW,
         shade_high=SHADE_HIGH,
         seed=args.seed,
+        labels=args.labels,
     )
     test = data.dataset("test")
     masks = data.ground_truth_masks("test")[:, None]
