@@ -51,10 +51,10 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     "default_colored": None,  # the default on dataset=mnist_colored
     # changes to the default itself (conf/gan/stargan.yaml), not to BASE
     "default_double_budget": {"gan.trainer.max_steps": "9600"},
-    "default_cls_shift2": {"+gan.loss.cls_shift": "2"},
-    "default_cls_shift2_sim40": {"+gan.loss.cls_shift": "2", "gan.loss.lambda_sim": "40"},
-    "default_skips": {"+gan.generator.skips": "true"},
-    "default_skips_sim20": {"+gan.generator.skips": "true", "gan.loss.lambda_sim": "20"},
+    "default_cls_shift2": {"gan.loss.cls_shift": "2"},
+    "default_cls_shift2_sim40": {"gan.loss.cls_shift": "2", "gan.loss.lambda_sim": "40"},
+    "default_skips": {"gan.generator.skips": "true"},
+    "default_skips_sim20": {"gan.generator.skips": "true", "gan.loss.lambda_sim": "20"},
 }
 COLORED = {"default_colored"}
 ON_DEFAULT = {name for name in SETTINGS if name.startswith("default_") and name not in COLORED}
