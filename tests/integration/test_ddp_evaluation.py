@@ -51,6 +51,9 @@ def both_runs(trained_classifier_artifact, tmp_path_factory) -> pd.DataFrame:
         frames["ddp_cpu"], on=KEYS, how="outer", suffixes=("_one", "_ddp"), indicator=True
     )
     merged["seeded"] = merged.metric.str.startswith(SEEDED)
+    # ROAD draws its imputation noise per batch, so sharding the images changes it: those rows are
+    # checked for presence and counts only (the first test)
+    merged["batch_noise"] = merged.metric.str.endswith("@road")
     return merged
 
 
@@ -62,7 +65,7 @@ def test_ddp_scores_the_same_rows_on_the_same_number_of_images(both_runs):
 
 
 def test_ddp_matches_single_process_for_deterministic_metrics(both_runs):
-    rows = both_runs[~both_runs.seeded]
+    rows = both_runs[~both_runs.seeded & ~both_runs.batch_noise]
     assert {
         "deletion_auc@blur",
         "insertion_auc@baseline",
@@ -76,7 +79,7 @@ def test_ddp_matches_single_process_for_deterministic_metrics(both_runs):
 
 
 def test_ddp_matches_single_process_for_seeded_metrics(both_runs):
-    rows = both_runs[both_runs.seeded]
+    rows = both_runs[both_runs.seeded & ~both_runs.batch_noise]
     assert len(rows) >= 8
     assert {m.split("@")[0] for m in rows.metric} == set(SEEDED)
     for column in ("mean", "std"):
