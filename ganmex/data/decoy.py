@@ -93,12 +93,12 @@ class DecoyMNISTDataModule(EmbeddedMNISTDataModule):
         check_choice("dataset.labels", labels, LABEL_SOURCES)
         self.swatch_size = int(swatch_size)
         self.shades = swatch_shades(self.num_classes, shade_low, shade_high)
-        self.labels = labels
+        self.label_source = labels
 
     def load_all(self) -> MaskedImageTensorDataset:
         plain = super().load_all()
         labels = plain.labels
-        if self.labels == "swatch":  # a seeded shuffle: classes stay balanced, the digit says nothing
+        if self.label_source == "swatch":  # a seeded shuffle: classes stay balanced, the digit says nothing
             order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.seed))
             labels = labels[order]
         images, masks = add_swatches(plain.images, labels, self.shades, self.swatch_size, self.seed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def announce_reuse(artifact: Artifact) -> None:
     log.info("reusing finished %s artifact %s (delete it to retrain)", artifact.stage, artifact.path)
 
 
-class TrainedStage:
+class TrainedStage(ABC):
     """One trained stage. Subclasses set `section` and implement `build_module` and `state`."""
 
     section: str = ""
@@ -129,12 +130,13 @@ class TrainedStage:
     def datamodule(self) -> ImageDataModule:
         return build_datamodule(self.cfg.dataset)
 
+    @abstractmethod
     def build_module(self, datamodule: ImageDataModule) -> L.LightningModule:
-        raise NotImplementedError
+        """The LightningModule this stage trains."""
 
+    @abstractmethod
     def state(self, module: L.LightningModule) -> dict:
         """The weights that make up the artifact's checkpoint.ckpt."""
-        raise NotImplementedError
 
     def trainer_options(self, datamodule: ImageDataModule) -> dict[str, Any]:
         """Extra Trainer keyword arguments on top of the trainer group and the stage budget."""

@@ -235,14 +235,12 @@ class GanmexModule(L.LightningModule):
         images, source = batch
         real = to_gan(images)
         target = self.draw_targets(source)
-        if (batch_idx + 1) % self.n_critic != 0:
-            with torch.no_grad():
-                fake = self.generator(real, target)
-            self._critic_step(real, source, fake)
-            return
-        fake, attention = self.generator.forward_with_mask(real, target)
+        generator_batch = (batch_idx + 1) % self.n_critic == 0
+        with torch.set_grad_enabled(generator_batch):  # the graph only when the generator step needs it
+            fake, attention = self.generator.forward_with_mask(real, target)
         self._critic_step(real, source, fake)
-        self._generator_step(real, source, target, fake, attention)
+        if generator_batch:
+            self._generator_step(real, source, target, fake, attention)
 
     # -- validation: validity and proximity over every (x, t != c) pair of the fixed val batch --
     def validation_step(self, batch, batch_idx: int) -> None:
