@@ -49,15 +49,40 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     "mask_sim30_ema": {**SIM30, **EMA},
     "default_width8": {"gan.generator.conv_dim": "8"},
     "default_colored": None,  # the default on dataset=mnist_colored
+    # ... with the edit kept in x's own colour (ink of another hue penalised)
+    "default_colored_palette": {"gan.loss.lambda_palette": "100"},
     # changes to the default itself (conf/gan/stargan.yaml), not to BASE
     "default_double_budget": {"gan.trainer.max_steps": "9600"},
     "default_cls_shift2": {"gan.loss.cls_shift": "2"},
     "default_cls_shift2_sim40": {"gan.loss.cls_shift": "2", "gan.loss.lambda_sim": "40"},
     "default_skips": {"gan.generator.skips": "true"},
     "default_skips_sim20": {"gan.generator.skips": "true", "gan.loss.lambda_sim": "20"},
+    # the same default with other GAN seeds against one classifier (--classifier): the run-to-run spread
+    "default_seed1": {"seed": "1"},
+    "default_seed2": {"seed": "2"},
+    # the realism critic's weight doubled relative to the rest (every other generator weight halved)
+    "default_adv2": {
+        "gan.loss.lambda_cls": "10",
+        "gan.loss.lambda_sim": "15",
+        "gan.loss.lambda_mask": "0.5",
+        "gan.loss.lambda_tv": "0.5",
+    },
+    "default_conditional": {"gan.critic.conditional": "true"},
+    # both learning rates fall linearly to 0 over the second half of the budget
+    "default_lr_decay": {"++gan.lr_decay_from": "0.5"},
+    "default_lr_decay_seed1": {"++gan.lr_decay_from": "0.5", "seed": "1"},
+    # G(x, t) pulled towards f's feature prototype of class t (with the decay)
+    "default_lr_decay_proto5": {"++gan.lr_decay_from": "0.5", "gan.loss.lambda_proto": "5"},
+    "default_lr_decay_proto5_seed1": {
+        "++gan.lr_decay_from": "0.5",
+        "gan.loss.lambda_proto": "5",
+        "seed": "1",
+    },
+    "default_conditional_sim40": {"gan.critic.conditional": "true", "gan.loss.lambda_sim": "40"},
 }
-COLORED = {"default_colored"}
-ON_DEFAULT = {name for name in SETTINGS if name.startswith("default_") and name not in COLORED}
+COLORED = {"default_colored", "default_colored_palette"}
+SEEDED = {name for name, change in SETTINGS.items() if change and "seed" in change}
+ON_DEFAULT = {name for name in SETTINGS if name.startswith("default_")}
 
 
 def overrides(name: str) -> list[str]:
@@ -153,6 +178,12 @@ def main() -> None:
     parser.add_argument("--oracle", type=Path, required=True, help="oracle artifact judging grey MNIST")
     parser.add_argument("--oracle-colored", type=Path, default=None, help="oracle for dataset=mnist_colored")
     parser.add_argument("--only", default=None, help="comma-separated setting names (default: all)")
+    parser.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        help="classifier artifact every row trains against (the seed rows need it: only G's seed changes)",
+    )
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--runs", type=Path, default=REPO / "outputs" / "pareto_gan")
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "pareto_gan" / "pareto.json")
@@ -168,7 +199,10 @@ def main() -> None:
         oracle = args.oracle_colored if colored else args.oracle
         if oracle is None:
             sys.exit(f"setting {name} needs --oracle-colored (an oracle trained with dataset=mnist_colored)")
-        gan_dir = train(name, overrides(name), args.runs)
+        if name in SEEDED and args.classifier is None:
+            sys.exit(f"setting {name} changes the seed: pass --classifier so that f stays the same")
+        pinned = [f"classifier.artifact={args.classifier.resolve()}"] if args.classifier else []
+        gan_dir = train(name, overrides(name) + pinned, args.runs)
         results[name] = measure(gan_dir, oracle, args.n, args.runs / f"{name}.json")
         args.out.write_text(json.dumps(results, indent=2))
     grey = {

@@ -169,6 +169,9 @@ class Critic(nn.Module):
 
     With `class_head=True` a second conv over the whole remaining map gives class logits (StarGAN's
     auxiliary classifier), for training without an external classifier.
+    With `conditional=True` the score head has one output per class and `forward(x, labels)` reads the
+    one of each image's label (StarGAN v2's multi-task discriminator): the critic then asks "is this a
+    real digit *of class t*", so a half-drawn t that only fools f scores as fake.
     """
 
     def __init__(
@@ -179,6 +182,7 @@ class Critic(nn.Module):
         conv_dim: int = 64,
         class_head: bool = False,
         max_dim: int = 1024,
+        conditional: bool = False,
     ) -> None:
         super().__init__()
         depth = critic_depth(image_size)
@@ -188,7 +192,8 @@ class Critic(nn.Module):
             layers += [nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
             in_ch, out_ch, size = out_ch, min(2 * out_ch, max_dim), (size - 2) // 2 + 1
         self.main = nn.Sequential(*layers)
-        self.score = nn.Conv2d(in_ch, 1, 3, padding=1, bias=False)
+        self.conditional = conditional
+        self.score = nn.Conv2d(in_ch, num_classes if conditional else 1, 3, padding=1, bias=False)
         self.classes = nn.Conv2d(in_ch, num_classes, size, bias=False) if class_head else None
         self.out_size = size
 
@@ -196,13 +201,25 @@ class Critic(nn.Module):
     def has_class_head(self) -> bool:
         return self.classes is not None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Real/fake score per image, shape (N,)."""
-        return self.score(self.main(x)).mean(dim=(1, 2, 3))
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Real/fake score per image, shape (N,); a conditional critic scores each image as its label."""
+        return self._score(self.main(x), labels)
 
-    def forward_with_classes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_classes(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(score (N,), class logits (N, num_classes)); needs `class_head=True`."""
         if self.classes is None:
             raise RuntimeError("this critic has no class head; build it with gan.critic.class_head=true")
         h = self.main(x)
-        return self.score(h).mean(dim=(1, 2, 3)), self.classes(h).flatten(1)
+        return self._score(h, labels), self.classes(h).flatten(1)
+
+    def _score(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        per_class = self.score(h).mean(dim=(2, 3))  # (N, 1) or (N, num_classes)
+        if not self.conditional:
+            return per_class[:, 0]
+        if labels is None:
+            raise ValueError(
+                "a conditional critic (gan.critic.conditional=true) scores images given their labels"
+            )
+        return per_class.gather(1, labels.long().view(-1, 1))[:, 0]

@@ -36,12 +36,14 @@ def build_ganmex_module(cfg: DictConfig, info: DatasetInfo, classifier: torch.nn
         d_optimizer=instantiate(gan.d_optimizer),
         **OmegaConf.to_container(gan.loss, resolve=True),
         ema_decay=gan.get("ema_decay"),
+        lr_decay_from=gan.get("lr_decay_from"),
     )
 
 
 class GanStage(TrainedStage):
     """Reads `cfg.gan` (conf/gan/*.yaml): generator and critic (`_target_`), `loss` (GanmexModule's
-    loss keyword arguments), optimizers, `batch_size`, `ema_decay`, `grid_per_class`, trainer budget."""
+    loss keyword arguments), optimizers, `batch_size`, `ema_decay`, `lr_decay_from`, `grid_per_class`,
+    trainer budget."""
 
     section = "gan"
     headline = ("val/validity", "val/proximity_l1")

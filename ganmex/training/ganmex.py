@@ -3,7 +3,8 @@
 Generator loss = adversarial + lambda_cls CE(f(G(x, t)), t) + lambda_sim |G(x, t) - x|
                + lambda_rec |G(G(x, t), c) - x|  + lambda_id |G(x, c) - x| (Fixed-Point GAN identity,
                on the pairs whose drawn target is the source class)
-               + lambda_mask mean(A) + lambda_tv TV(A)   (only for gan.generator.output=mask);
+               + lambda_mask mean(A) + lambda_tv TV(A)   (only for gan.generator.output=mask)
+               + lambda_palette |edit off x's colour|   (keeps x's hue: coloured digits);
 f sees G(x, t) shifted by up to `cls_shift` pixels (0 = unshifted), so edits must survive small shifts;
 the critic is trained with WGAN-GP. `target_source=false` draws targets t != c only (the identity
 pairs then come from `lambda_id` alone, one G(x, c) pass on the whole batch).
@@ -31,7 +32,9 @@ from ganmex.training.gan_losses import (
     generator_adversarial_loss,
     gradient_penalty,
     mask_sparsity_loss,
+    off_palette_loss,
     random_translate,
+    same_class_partners,
     total_variation_loss,
 )
 
@@ -60,11 +63,21 @@ class GanmexModule(L.LightningModule):
         target_source: bool = True,
         ema_decay: float | None = None,
         cls_shift: int = 0,
+        lr_decay_from: float | None = None,
+        lambda_palette: float = 0.0,
+        lambda_proto: float = 0.0,
+        proto_momentum: float = 0.99,
     ) -> None:
         super().__init__()
         if n_critic < 1:
             raise ValueError(f"gan.n_critic={n_critic} must be >= 1 (critic steps per generator step)")
-        weights = {"lambda_id": lambda_id, "lambda_mask": lambda_mask, "lambda_tv": lambda_tv}
+        weights = {
+            "lambda_id": lambda_id,
+            "lambda_mask": lambda_mask,
+            "lambda_tv": lambda_tv,
+            "lambda_palette": lambda_palette,
+            "lambda_proto": lambda_proto,
+        }
         for key, value in weights.items():
             if value < 0:
                 raise ValueError(f"gan.loss.{key}={value} must be >= 0 (0 switches the term off)")
@@ -79,6 +92,11 @@ class GanmexModule(L.LightningModule):
             raise ValueError("gan.loss.target_source=false needs at least 2 classes")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ValueError(f"gan.ema_decay={ema_decay} must be in (0, 1) or null to switch EMA off")
+        if lr_decay_from is not None and not 0.0 <= lr_decay_from < 1.0:
+            raise ValueError(
+                f"gan.lr_decay_from={lr_decay_from} must be in [0, 1) (the share of the budget at constant "
+                f"learning rate) or null for a constant learning rate"
+            )
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic
@@ -95,10 +113,18 @@ class GanmexModule(L.LightningModule):
             lambda_gp,
         )
         self.lambda_id, self.lambda_mask, self.lambda_tv = lambda_id, lambda_mask, lambda_tv
+        self.lambda_palette = lambda_palette
+        if lambda_proto and not 0.0 <= proto_momentum < 1.0:
+            raise ValueError(f"gan.loss.proto_momentum={proto_momentum} must be in [0, 1)")
+        self.lambda_proto, self.proto_momentum = lambda_proto, proto_momentum
+        # f's mean penultimate features per class on real training images, updated online (EMA)
+        self.prototypes: torch.Tensor | None = None
+        self.prototype_seen: torch.Tensor | None = None
         self.target_source = target_source
         self.cls_shift = cls_shift
         self.n_critic = n_critic
         self.ema_decay = ema_decay
+        self.lr_decay_from = lr_decay_from
 
     # -- the frozen classifier ----------------------------------------------------------------
     @property
@@ -127,24 +153,55 @@ class GanmexModule(L.LightningModule):
         return from_gan(self.sampler(to_gan(images01), target)).clamp(0, 1)
 
     # -- training -----------------------------------------------------------------------------
-    def _class_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _class_losses(self, fake: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(CE of the class discriminator at t, prototype distance): the second is 1 - cos between f's
+        penultimate features of G(x, t) and class t's prototype (0 when lambda_proto is off)."""
         if self.critic.has_class_head:
-            _, logits = self.critic.forward_with_classes(fake)
-        else:
-            logits = self.classify(random_translate(from_gan(fake), self.cls_shift))
-        return F.cross_entropy(logits, target)
+            _, logits = self.critic.forward_with_classes(fake, target)
+            return F.cross_entropy(logits, target), fake.new_zeros(())
+        images = random_translate(from_gan(fake), self.cls_shift)
+        if not self.lambda_proto:
+            return F.cross_entropy(self.classify(images), target), fake.new_zeros(())
+        features = self.classifier.features(images)
+        logits = self.classifier.head(features)
+        proto = 1.0 - F.cosine_similarity(features.flatten(1), self.prototypes[target], dim=1)
+        return F.cross_entropy(logits, target), proto.mean()
 
-    def _critic_step(self, real: torch.Tensor, source: torch.Tensor, fake: torch.Tensor) -> None:
-        """WGAN-GP critic update on `fake` = G(x, t) (detached here: the critic does not train G)."""
+    @torch.no_grad()
+    def _update_prototypes(self, images01: torch.Tensor, labels: torch.Tensor) -> None:
+        """EMA of f's penultimate features per class over real training images (prototype-guided
+        counterfactuals, Van Looveren & Klaise 2021): G(x, t) is pulled to where f keeps typical t's,
+        not just over the decision boundary."""
+        features = self.classifier.features(images01).flatten(1)
+        if self.prototypes is None:
+            self.prototypes = features.new_zeros(self.num_classes, features.shape[1])
+            self.prototype_seen = torch.zeros(self.num_classes, dtype=torch.bool, device=features.device)
+        for c in labels.unique().tolist():
+            mean = features[labels == c].mean(0)
+            if self.prototype_seen[c]:
+                self.prototypes[c].lerp_(mean, 1.0 - self.proto_momentum)
+            else:
+                self.prototypes[c], self.prototype_seen[c] = mean, True
+
+    def _critic_step(
+        self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> None:
+        """WGAN-GP critic update on `fake` = G(x, t) (detached here: the critic does not train G).
+
+        A conditional critic scores real images as their class and fakes as their target class."""
         d_opt = self.optimizers()[1]
         fake = fake.detach()
         if self.critic.has_class_head:
-            real_scores, real_logits = self.critic.forward_with_classes(real)
+            real_scores, real_logits = self.critic.forward_with_classes(real, source)
             cls = F.cross_entropy(real_logits, source)
         else:
-            real_scores, cls = self.critic(real), real.new_zeros(())
-        fake_scores = self.critic(fake)
-        gp = gradient_penalty(self.critic, real, fake)
+            real_scores, cls = self.critic(real, source), real.new_zeros(())
+        fake_scores = self.critic(fake, target)
+        if self.critic.conditional:  # interpolate each fake with a real image of its target class
+            partners = real[same_class_partners(source, target)]
+            gp = gradient_penalty(lambda mixed: self.critic(mixed, target), partners, fake)
+        else:
+            gp = gradient_penalty(self.critic, real, fake)
         wasserstein = critic_wasserstein_loss(real_scores, fake_scores)
         loss = wasserstein + self.lambda_gp * gp + self.lambda_cls * cls
         d_opt.zero_grad(set_to_none=True)
@@ -167,8 +224,8 @@ class GanmexModule(L.LightningModule):
     ) -> None:
         """Generator update on `fake` = G(x, t) and its attention, computed with their graph."""
         g_opt = self.optimizers()[0]
-        adv = generator_adversarial_loss(self.critic(fake))
-        cls = self._class_loss(fake, target)
+        adv = generator_adversarial_loss(self.critic(fake, target))
+        cls, proto = self._class_losses(fake, target)
         sim = (fake - real).abs().mean()
         zero = real.new_zeros(())
         # terms with weight 0 are not computed: each costs a generator pass on CPU
@@ -176,6 +233,7 @@ class GanmexModule(L.LightningModule):
         ident = self._identity_loss(real, source, target, fake) if self.lambda_id else zero
         sparsity = mask_sparsity_loss(attention) if attention is not None else zero
         tv = total_variation_loss(attention) if attention is not None else zero
+        palette = off_palette_loss(real, fake) if self.lambda_palette else zero
         loss = (
             adv
             + self.lambda_cls * cls
@@ -184,6 +242,8 @@ class GanmexModule(L.LightningModule):
             + self.lambda_id * ident
             + self.lambda_mask * sparsity
             + self.lambda_tv * tv
+            + self.lambda_palette * palette
+            + self.lambda_proto * proto
         )
         g_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
@@ -204,6 +264,8 @@ class GanmexModule(L.LightningModule):
                 "train/g_id": ident,
                 "train/g_mask": sparsity,
                 "train/g_tv": tv,
+                "train/g_palette": palette,
+                "train/g_proto": proto,
             },
             on_step=True,
             on_epoch=False,
@@ -235,12 +297,17 @@ class GanmexModule(L.LightningModule):
         images, source = batch
         real = to_gan(images)
         target = self.draw_targets(source)
+        if self.lambda_proto:
+            self._update_prototypes(images, source)
         generator_batch = (batch_idx + 1) % self.n_critic == 0
         with torch.set_grad_enabled(generator_batch):  # the graph only when the generator step needs it
             fake, attention = self.generator.forward_with_mask(real, target)
-        self._critic_step(real, source, fake)
+        self._critic_step(real, source, target, fake)
         if generator_batch:
             self._generator_step(real, source, target, fake, attention)
+        if self.lr_decay_from is not None:
+            for scheduler in self.lr_schedulers():
+                scheduler.step()
 
     # -- validation: validity and proximity over every (x, t != c) pair of the fixed val batch --
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -263,4 +330,33 @@ class GanmexModule(L.LightningModule):
     def configure_optimizers(self):
         g_opt = self.g_optimizer_factory(params=self.generator.parameters())
         d_opt = self.d_optimizer_factory(params=self.critic.parameters())
-        return [g_opt, d_opt]
+        if self.lr_decay_from is None:
+            return [g_opt, d_opt]
+        factor = linear_decay(self.lr_decay_from, self._total_batches())
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (g_opt, d_opt)]
+        return [g_opt, d_opt], schedulers
+
+    def _total_batches(self) -> int:
+        """Training batches in the budget: Lightning counts each optimizer step (a critic step per batch,
+        a generator step every n_critic batches) against max_steps."""
+        max_steps = self.trainer.max_steps
+        if max_steps is None or max_steps <= 0:
+            raise ValueError(
+                f"gan.lr_decay_from needs a step budget: set gan.trainer.max_steps (got {max_steps}) "
+                f"or gan.lr_decay_from=null"
+            )
+        return max(1, round(max_steps * self.n_critic / (self.n_critic + 1)))
+
+
+def linear_decay(start: float, total: int) -> Callable[[int], float]:
+    """Learning-rate factor per batch: 1 for the first `start` share of `total` batches, then linearly
+    to 0 at the last (StarGAN decays over the second half): the final generator is not one noisy
+    snapshot of an oscillating GAN but where the oscillation settles."""
+    begin = start * total
+
+    def factor(batch: int) -> float:
+        if batch < begin:
+            return 1.0
+        return max(0.0, (total - batch) / (total - begin))
+
+    return factor

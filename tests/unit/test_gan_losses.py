@@ -9,7 +9,9 @@ from ganmex.training.gan_losses import (
     critic_wasserstein_loss,
     generator_adversarial_loss,
     gradient_penalty,
+    off_palette_loss,
     random_translate,
+    same_class_partners,
 )
 
 
@@ -96,3 +98,36 @@ def test_random_translate_moves_the_image_by_one_offset_and_repeats_edges():
     assert len(seen) == 9  # all nine offsets in [-1, 1]^2 occur
     with pytest.raises(ValueError, match="gan.loss.cls_shift=-1 must be >= 0"):
         random_translate(x, -1)
+
+
+def test_same_class_partners_pick_an_item_of_the_wanted_class():
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    wanted = torch.tensor([2, 1, 0, 0, 2, 1, 5])  # 5 is absent: any index
+    for _ in range(20):
+        partners = same_class_partners(labels, wanted)
+        assert partners.shape == (7,)
+        assert torch.equal(labels[partners[:6]], wanted[:6])
+        assert 0 <= partners[6] < 6
+    # both items of a class are drawn (a random partner, not always the first)
+    draws = {same_class_partners(labels, torch.tensor([1])).item() for _ in range(50)}
+    assert draws == {2, 3}
+
+
+def test_off_palette_loss_penalises_only_ink_of_another_hue():
+    real01 = torch.zeros(1, 3, 1, 2)
+    real01[0, 0, 0, 0] = 1.0  # a red pixel: x's colour is pure red
+    fake01 = real01.clone()
+    fake01[0, 0, 0, 0] = 0.8  # erase some red: along x's colour, free
+    fake01[0, 1, 0, 1] = 0.5  # green ink: off x's colour
+    loss = off_palette_loss(real01 * 2 - 1, fake01 * 2 - 1)
+    assert loss.item() == pytest.approx(0.5 / 6)  # one off-colour value over 6 pixel values
+    red_only = real01.clone()
+    red_only[0, 0, 0, 1] = 0.7
+    assert off_palette_loss(real01 * 2 - 1, red_only * 2 - 1).item() == pytest.approx(0.0, abs=1e-7)
+    grey = torch.rand(2, 1, 4, 4)
+    assert off_palette_loss(grey * 2 - 1, torch.rand(2, 1, 4, 4) * 2 - 1).item() == pytest.approx(
+        0.0, abs=1e-7
+    )
+    with pytest.raises(ValueError, match="must be equal N x C x H x W"):
+        off_palette_loss(grey, torch.rand(2, 3, 4, 4))

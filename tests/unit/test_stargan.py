@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ganmex.models.classifiers import cifar_cnn
 from ganmex.models.stargan import Critic, Generator, critic_depth, from_gan, to_gan
 from ganmex.training.gan_losses import gradient_penalty, total_variation_loss
-from ganmex.training.ganmex import GanmexModule
+from ganmex.training.ganmex import GanmexModule, linear_decay
 
 
 @pytest.mark.parametrize(("size", "channels", "depth"), [(28, 1, 3), (32, 3, 3), (64, 3, 4)])
@@ -33,6 +33,34 @@ def test_critic_class_head_gives_logits_per_class():
     assert score.shape == (3,) and logits.shape == (3, 10)
     with pytest.raises(RuntimeError, match="class_head=true"):
         Critic(1, 10, 28, conv_dim=4).forward_with_classes(torch.rand(1, 1, 28, 28))
+
+
+def test_conditional_critic_scores_each_image_as_its_label():
+    torch.manual_seed(0)
+    critic = Critic(1, num_classes=4, image_size=8, conv_dim=2, conditional=True)
+    x = torch.rand(3, 1, 8, 8)
+    per_class = critic.score(critic.main(x)).mean(dim=(2, 3))  # (3, 4): one realism score per class
+    labels = torch.tensor([3, 0, 2])
+    torch.testing.assert_close(critic(x, labels), per_class[torch.arange(3), labels])
+    with pytest.raises(ValueError, match="conditional=true.*labels"):
+        critic(x)
+    plain = Critic(1, num_classes=4, image_size=8, conv_dim=2)
+    torch.testing.assert_close(plain(x, labels), plain(x))  # an unconditional critic ignores labels
+
+
+def test_conditional_critic_step_scores_fakes_as_their_targets():
+    """The critic sees real images with their class and G(x, t) with t, and the penalty mixes each
+    fake with a real image of class t: a training step calls the critic only with those labels."""
+    module = _module("mask", lambda_cls=1.0, lambda_sim=1.0, lambda_mask=1.0, lambda_tv=1.0)
+    module.critic = Critic(1, 3, 8, 2, conditional=True)
+    seen: list[torch.Tensor] = []
+    module.critic.register_forward_pre_hook(lambda _, args: seen.append(args[1].clone()))
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
+    _step_outside_a_trainer(module, lambda params: torch.optim.SGD(params, lr=0.1), (images, labels), seed=3)
+    torch.manual_seed(3)
+    target = module.draw_targets(labels)
+    # critic(real, c), critic(fake, t), the penalty's critic(mixed, t), the generator's critic(fake, t)
+    assert [s.tolist() for s in seen] == [labels.tolist()] + [target.tolist()] * 3
 
 
 def test_generator_target_changes_output():
@@ -178,6 +206,16 @@ def test_unknown_output_mode_is_refused():
         Generator(1, 2, 8, 4, 0, output="blend")
 
 
+def _step_outside_a_trainer(module: GanmexModule, optimizer, batch, seed: int) -> None:
+    """One training_step without a Trainer: the module's own optimisers, plain backward, no logging."""
+    optimizers = (optimizer(module.generator.parameters()), optimizer(module.critic.parameters()))
+    module.optimizers = lambda: optimizers
+    module.manual_backward = lambda value: value.backward()
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    torch.manual_seed(seed)
+    module.training_step(batch, 0)
+
+
 def _module(output: str = "direct", optimizer=None, **loss) -> GanmexModule:
     f = cifar_cnn(1, 3, 8, mean=[0.5], std=[0.25], widths=(2,), hidden=4)
     gen = Generator(1, 3, 8, 4, 0, output=output)
@@ -246,14 +284,7 @@ def test_one_shared_g_pass_matches_a_critic_step_then_a_fresh_generator_step():
     reference.load_state_dict(module.state_dict())
     reference._frozen[0].load_state_dict(module._frozen[0].state_dict())
     images, labels = torch.rand(6, 1, 8, 8), torch.arange(6) % 3
-
-    # the module's step outside a Trainer: its optimisers, plain backward, no logging
-    optimizers = (sgd(module.generator.parameters()), sgd(module.critic.parameters()))
-    module.optimizers = lambda: optimizers
-    module.manual_backward = lambda value: value.backward()
-    module.log = module.log_dict = lambda *args, **kwargs: None
-    torch.manual_seed(1)
-    module.training_step((images, labels), 0)
+    _step_outside_a_trainer(module, sgd, (images, labels), seed=1)
 
     torch.manual_seed(1)
     g_opt, d_opt = sgd(reference.generator.parameters()), sgd(reference.critic.parameters())
@@ -279,3 +310,54 @@ def test_one_shared_g_pass_matches_a_critic_step_then_a_fresh_generator_step():
     g_opt.step()
     for ours, theirs in zip(module.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs)
+
+
+def test_linear_decay_holds_then_falls_to_zero_at_the_last_batch():
+    factor = linear_decay(0.5, total=10)
+    assert [factor(b) for b in range(11)] == [1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    assert linear_decay(0.0, total=4)(1) == pytest.approx(0.75)
+
+
+def test_lr_decay_reaches_both_optimizers_in_training():
+    """8 optimizer steps = 4 batches of a critic and a generator step; decay from the half: after the
+    4 batches both learning rates are lr x (4 - 4) / (4 - 2) = 0, and after 3 batches lr / 2."""
+    torch.manual_seed(0)
+    module = _module(optimizer=_adam(1e-3), lr_decay_from=0.5)
+    data = TensorDataset(torch.rand(6, 1, 8, 8), torch.arange(6) % 3)
+    seen: list[float] = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+            seen.extend(opt.param_groups[0]["lr"] for opt in trainer.optimizers)
+
+    trainer = _quiet_trainer(max_steps=8)
+    trainer.callbacks.append(Record())
+    trainer.fit(module, DataLoader(data, batch_size=6))
+    assert seen == pytest.approx([1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 0.0, 0.0])
+
+
+def test_lr_decay_setting_is_checked():
+    with pytest.raises(ValueError, match="gan.lr_decay_from=1.0 must be in"):
+        _module(lr_decay_from=1.0)
+
+
+def test_prototypes_are_the_running_mean_of_f_features_per_class():
+    torch.manual_seed(0)
+    module = _module(lambda_proto=1.0, proto_momentum=0.5)
+    f = module._frozen[0]
+    first, second = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    labels = torch.tensor([0, 0, 1, 2])
+    module._update_prototypes(first, labels)
+    module._update_prototypes(second, labels)
+    with torch.no_grad():
+        a, b = f.features(first).flatten(1), f.features(second).flatten(1)
+    expected_0 = 0.5 * a[:2].mean(0) + 0.5 * b[:2].mean(0)
+    torch.testing.assert_close(module.prototypes[0], expected_0)
+    torch.testing.assert_close(module.prototypes[2], 0.5 * a[3] + 0.5 * b[3])
+    # the prototype term is 1 - cos(features of G(x, t), prototype of t)
+    fake = to_gan(first[:2])
+    target = torch.tensor([2, 1])
+    _, proto = module._class_losses(fake, target)
+    with torch.no_grad():
+        cos = torch.nn.functional.cosine_similarity(a[:2], module.prototypes[target], dim=1)
+    assert proto.item() == pytest.approx((1 - cos).mean().item(), abs=1e-6)
