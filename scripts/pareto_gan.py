@@ -68,6 +68,13 @@ SETTINGS: dict[str, dict[str, str] | None] = {
         "gan.loss.lambda_tv": "0.5",
     },
     "default_conditional": {"gan.critic.conditional": "true"},
+    # f's dropout sampled in the class loss (with the decay)
+    "default_lr_decay_dropout": {"++gan.lr_decay_from": "0.5", "gan.loss.cls_dropout": "true"},
+    "default_lr_decay_dropout_seed1": {
+        "++gan.lr_decay_from": "0.5",
+        "gan.loss.cls_dropout": "true",
+        "seed": "1",
+    },
     # both learning rates fall linearly to 0 over the second half of the budget
     "default_lr_decay": {"++gan.lr_decay_from": "0.5"},
     "default_lr_decay_seed1": {"++gan.lr_decay_from": "0.5", "seed": "1"},

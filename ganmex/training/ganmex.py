@@ -19,7 +19,8 @@ StarGAN/GANMEX, so the reference lambda values carry over; logged proximity is i
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import lightning as L
 import torch
@@ -67,6 +68,7 @@ class GanmexModule(L.LightningModule):
         lambda_palette: float = 0.0,
         lambda_proto: float = 0.0,
         proto_momentum: float = 0.99,
+        cls_dropout: bool = False,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -97,6 +99,15 @@ class GanmexModule(L.LightningModule):
                 f"gan.lr_decay_from={lr_decay_from} must be in [0, 1) (the share of the budget at constant "
                 f"learning rate) or null for a constant learning rate"
             )
+        if cls_dropout and not any(
+            isinstance(m, nn.modules.dropout._DropoutNd) for m in classifier.modules()
+        ):
+            raise ValueError(
+                f"gan.loss.cls_dropout=true samples the classifier's dropout, but "
+                f"{type(classifier).__name__} has no dropout layer; set gan.loss.cls_dropout=false or "
+                f"use a classifier with dropout (classifier=mnist_cnn)"
+            )
+        self.cls_dropout = cls_dropout
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic
@@ -160,10 +171,11 @@ class GanmexModule(L.LightningModule):
             _, logits = self.critic.forward_with_classes(fake, target)
             return F.cross_entropy(logits, target), fake.new_zeros(())
         images = random_translate(from_gan(fake), self.cls_shift)
-        if not self.lambda_proto:
-            return F.cross_entropy(self.classify(images), target), fake.new_zeros(())
-        features = self.classifier.features(images)
-        logits = self.classifier.head(features)
+        with dropout_sampled(self.classifier, self.cls_dropout):
+            if not self.lambda_proto:
+                return F.cross_entropy(self.classify(images), target), fake.new_zeros(())
+            features = self.classifier.features(images)
+            logits = self.classifier.head(features)
         proto = 1.0 - F.cosine_similarity(features.flatten(1), self.prototypes[target], dim=1)
         return F.cross_entropy(logits, target), proto.mean()
 
@@ -346,6 +358,23 @@ class GanmexModule(L.LightningModule):
                 f"or gan.lr_decay_from=null"
             )
         return max(1, round(max_steps * self.n_critic / (self.n_critic + 1)))
+
+
+@contextmanager
+def dropout_sampled(net: nn.Module, active: bool) -> Iterator[None]:
+    """Inside the block `net`'s dropout layers (only those) sample masks, as in training; the weights
+    stay frozen. A class loss under sampled dropout is judged by a random member of f's implicit
+    ensemble each step, so G(x, t) must convince most of them: edits that exploit one exact set of
+    f's units (adversarial) stop paying, in the spirit of Schut et al. 2021 (counterfactuals that
+    minimise the classifier's epistemic uncertainty are realistic)."""
+    layers = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)] if active else []
+    for layer in layers:
+        layer.train()
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.eval()
 
 
 def linear_decay(start: float, total: int) -> Callable[[int], float]:

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ganmex.models.classifiers import cifar_cnn
 from ganmex.models.stargan import Critic, Generator, critic_depth, from_gan, to_gan
 from ganmex.training.gan_losses import gradient_penalty, total_variation_loss
-from ganmex.training.ganmex import GanmexModule, linear_decay
+from ganmex.training.ganmex import GanmexModule, dropout_sampled, linear_decay
 
 
 @pytest.mark.parametrize(("size", "channels", "depth"), [(28, 1, 3), (32, 3, 3), (64, 3, 4)])
@@ -361,3 +361,23 @@ def test_prototypes_are_the_running_mean_of_f_features_per_class():
     with torch.no_grad():
         cos = torch.nn.functional.cosine_similarity(a[:2], module.prototypes[target], dim=1)
     assert proto.item() == pytest.approx((1 - cos).mean().item(), abs=1e-6)
+
+
+def test_dropout_sampled_switches_only_dropout_layers_and_restores_them():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(64)).eval()
+    x = torch.ones(2, 4)
+    with dropout_sampled(net, active=True):
+        assert net[1].training and not net[2].training and not net.training
+        sampled = net(x)
+    assert not net[1].training
+    torch.testing.assert_close(net(x), net(x))  # deterministic again outside the block
+    assert (sampled == 0).any() and not torch.equal(sampled, net(x))  # masks were sampled inside
+    with dropout_sampled(net, active=False):
+        assert not net[1].training
+
+
+def test_cls_dropout_needs_a_classifier_with_dropout():
+    f = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    opt = _adam(1e-3)
+    with pytest.raises(ValueError, match="cls_dropout=true.*has no dropout layer.*classifier=mnist_cnn"):
+        GanmexModule(Generator(1, 3, 8, 4, 0), Critic(1, 3, 8, 2), f, 3, opt, opt, cls_dropout=True)
