@@ -1,4 +1,4 @@
-"""Small tensor helpers every layer shares: class-label coercion and a Gaussian blur."""
+"""Small tensor helpers every layer shares: class-label coercion, a Gaussian blur, colour projection."""
 
 from __future__ import annotations
 
@@ -66,3 +66,26 @@ def gaussian_blur(x: Tensor, sigma: float, radius: int | None = None, padding: s
     flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode=padding), kernel.view(1, 1, 1, -1))
     flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode=padding), kernel.view(1, 1, -1, 1))
     return flat.reshape(n, c, h, w)
+
+
+def keep_colour(images01: Tensor, edited01: Tensor, eps: float = 1e-8) -> Tensor:
+    """`edited01` with each pixel's change reduced to its component along the image's own colour.
+
+    An image's colour is its pixel values summed over the image (a C-vector), normalised. At every
+    pixel the change edited - image is projected on that direction: more or less of the image's own
+    hue (drawing or erasing its strokes) survives, ink of another hue does not. One-channel images
+    and black images (no colour to keep) come back unchanged. Both inputs are N x C x H x W in [0, 1].
+    """
+    if images01.shape != edited01.shape or images01.dim() != 4:
+        raise ValueError(
+            f"images {tuple(images01.shape)} and edited {tuple(edited01.shape)} must be equal N x C x H x W"
+        )
+    if images01.shape[1] == 1:
+        return edited01
+    colour = images01.sum(dim=(2, 3))
+    norm = colour.norm(dim=1, keepdim=True)
+    unit = (colour / norm.clamp_min(eps))[:, :, None, None]
+    change = edited01 - images01
+    kept = images01 + (change * unit).sum(dim=1, keepdim=True) * unit
+    black = (norm < eps)[:, :, None, None]
+    return torch.where(black, edited01, kept)

@@ -49,8 +49,8 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     "mask_sim30_ema": {**SIM30, **EMA},
     "default_width8": {"gan.generator.conv_dim": "8"},
     "default_colored": None,  # the default on dataset=mnist_colored
-    # ... with the edit kept in x's own colour (ink of another hue penalised)
-    "default_colored_palette": {"gan.loss.lambda_palette": "100"},
+    # ... with the edit kept in x's own colour (no ink of another hue)
+    "default_colored_palette": {"gan.generator.keep_palette": "true"},
     # changes to the default itself (conf/gan/stargan.yaml), not to BASE
     "default_double_budget": {"gan.trainer.max_steps": "9600"},
     "default_cls_shift2": {"gan.loss.cls_shift": "2"},

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganmex.tensors import keep_colour
+
 
 def to_gan(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] pixels -> [-1, 1] GAN space."""
@@ -63,6 +65,7 @@ class Generator(nn.Module):
       residual x' = clamp(x + 2 tanh(h), -1, 1)   (a change that can reach any pixel value)
       mask     x' = A C + (1 - A) x, C = tanh(h_C), A = sigmoid(h_A) in [0, 1]   (GANimation): where
                A = 0 the input passes through untouched, so sparse masks give sparse edits.
+    `keep_palette` then projects each pixel's change on x's own colour (`tensors.keep_colour`).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Generator(nn.Module):
         n_res: int = 6,
         output: str = "direct",
         skips: bool = False,
+        keep_palette: bool = False,
     ):
         super().__init__()
         _check_side(image_size)
@@ -83,6 +87,7 @@ class Generator(nn.Module):
             raise ValueError(f"gan.generator.output={output!r} is not one of {', '.join(OUTPUT_MODES)}")
         self.channels, self.num_classes, self.image_size = channels, num_classes, image_size
         self.output = output
+        self.keep_palette = keep_palette
         d = conv_dim
         layers: list[nn.Module] = [
             nn.Conv2d(channels + num_classes, d, 7, padding=3, bias=False),
@@ -124,11 +129,18 @@ class Generator(nn.Module):
         onehot = nn.functional.one_hot(target.long(), self.num_classes).to(x.dtype)
         tiled = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         h = self._trunk(torch.cat([x, tiled], dim=1))
+        attention = None
         if self.output == "direct":
-            return torch.tanh(h), None
-        if self.output == "residual":
-            return (x + 2.0 * torch.tanh(h)).clamp(-1.0, 1.0), None
-        return compose_mask(x, torch.tanh(h[:, : self.channels]), torch.sigmoid(h[:, self.channels :]))
+            out = torch.tanh(h)
+        elif self.output == "residual":
+            out = (x + 2.0 * torch.tanh(h)).clamp(-1.0, 1.0)
+        else:
+            out, attention = compose_mask(
+                x, torch.tanh(h[:, : self.channels]), torch.sigmoid(h[:, self.channels :])
+            )
+        if self.keep_palette:
+            out = to_gan(keep_colour(from_gan(x), from_gan(out)))
+        return out, attention
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.forward_with_mask(x, target)[0]

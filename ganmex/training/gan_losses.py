@@ -82,20 +82,3 @@ def same_class_partners(labels: torch.Tensor, wanted: torch.Tensor) -> torch.Ten
     scores = torch.rand(len(wanted), len(labels), device=labels.device)
     scores = scores + (wanted.view(-1, 1) == labels.view(1, -1)).to(scores.dtype)  # matches score > 1
     return scores.argmax(dim=1)
-
-
-def off_palette_loss(real: torch.Tensor, fake: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Mean |part of the edit fake - real that leaves x's colour direction| per pixel value.
-
-    x's colour u is its summed pixel vector over the image, normalised; the edit at each pixel is split
-    into its component along u (more or less of x's own colour: drawing or erasing strokes) and the rest
-    (ink of another hue), and only the rest is penalised. On one-channel images the rest is 0. Inputs in
-    GAN space ([-1, 1]) are moved to [0, 1] first, so black carries no colour.
-    """
-    if real.shape != fake.shape or real.dim() != 4:
-        raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must be equal N x C x H x W")
-    real01, edit = (real + 1.0) / 2.0, (fake - real) / 2.0
-    colour = real01.sum(dim=(2, 3))
-    colour = colour / colour.norm(dim=1, keepdim=True).clamp_min(eps)  # (N, C) unit colour of x
-    along = (edit * colour[:, :, None, None]).sum(dim=1, keepdim=True) * colour[:, :, None, None]
-    return (edit - along).abs().mean()

@@ -3,8 +3,7 @@
 Generator loss = adversarial + lambda_cls CE(f(G(x, t)), t) + lambda_sim |G(x, t) - x|
                + lambda_rec |G(G(x, t), c) - x|  + lambda_id |G(x, c) - x| (Fixed-Point GAN identity,
                on the pairs whose drawn target is the source class)
-               + lambda_mask mean(A) + lambda_tv TV(A)   (only for gan.generator.output=mask)
-               + lambda_palette |edit off x's colour|   (keeps x's hue: coloured digits);
+               + lambda_mask mean(A) + lambda_tv TV(A)   (only for gan.generator.output=mask);
 f sees G(x, t) shifted by up to `cls_shift` pixels (0 = unshifted), so edits must survive small shifts;
 the critic is trained with WGAN-GP. `target_source=false` draws targets t != c only (the identity
 pairs then come from `lambda_id` alone, one G(x, c) pass on the whole batch).
@@ -33,7 +32,6 @@ from ganmex.training.gan_losses import (
     generator_adversarial_loss,
     gradient_penalty,
     mask_sparsity_loss,
-    off_palette_loss,
     random_translate,
     same_class_partners,
     total_variation_loss,
@@ -65,7 +63,6 @@ class GanmexModule(L.LightningModule):
         ema_decay: float | None = None,
         cls_shift: int = 0,
         lr_decay_from: float | None = None,
-        lambda_palette: float = 0.0,
         lambda_proto: float = 0.0,
         proto_momentum: float = 0.99,
         cls_dropout: bool = False,
@@ -77,7 +74,6 @@ class GanmexModule(L.LightningModule):
             "lambda_id": lambda_id,
             "lambda_mask": lambda_mask,
             "lambda_tv": lambda_tv,
-            "lambda_palette": lambda_palette,
             "lambda_proto": lambda_proto,
         }
         for key, value in weights.items():
@@ -124,7 +120,6 @@ class GanmexModule(L.LightningModule):
             lambda_gp,
         )
         self.lambda_id, self.lambda_mask, self.lambda_tv = lambda_id, lambda_mask, lambda_tv
-        self.lambda_palette = lambda_palette
         if lambda_proto and not 0.0 <= proto_momentum < 1.0:
             raise ValueError(f"gan.loss.proto_momentum={proto_momentum} must be in [0, 1)")
         self.lambda_proto, self.proto_momentum = lambda_proto, proto_momentum
@@ -245,7 +240,6 @@ class GanmexModule(L.LightningModule):
         ident = self._identity_loss(real, source, target, fake) if self.lambda_id else zero
         sparsity = mask_sparsity_loss(attention) if attention is not None else zero
         tv = total_variation_loss(attention) if attention is not None else zero
-        palette = off_palette_loss(real, fake) if self.lambda_palette else zero
         loss = (
             adv
             + self.lambda_cls * cls
@@ -254,7 +248,6 @@ class GanmexModule(L.LightningModule):
             + self.lambda_id * ident
             + self.lambda_mask * sparsity
             + self.lambda_tv * tv
-            + self.lambda_palette * palette
             + self.lambda_proto * proto
         )
         g_opt.zero_grad(set_to_none=True)
@@ -276,7 +269,6 @@ class GanmexModule(L.LightningModule):
                 "train/g_id": ident,
                 "train/g_mask": sparsity,
                 "train/g_tv": tv,
-                "train/g_palette": palette,
                 "train/g_proto": proto,
             },
             on_step=True,

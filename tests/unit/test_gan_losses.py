@@ -9,7 +9,6 @@ from ganmex.training.gan_losses import (
     critic_wasserstein_loss,
     generator_adversarial_loss,
     gradient_penalty,
-    off_palette_loss,
     random_translate,
     same_class_partners,
 )
@@ -112,22 +111,3 @@ def test_same_class_partners_pick_an_item_of_the_wanted_class():
     # both items of a class are drawn (a random partner, not always the first)
     draws = {same_class_partners(labels, torch.tensor([1])).item() for _ in range(50)}
     assert draws == {2, 3}
-
-
-def test_off_palette_loss_penalises_only_ink_of_another_hue():
-    real01 = torch.zeros(1, 3, 1, 2)
-    real01[0, 0, 0, 0] = 1.0  # a red pixel: x's colour is pure red
-    fake01 = real01.clone()
-    fake01[0, 0, 0, 0] = 0.8  # erase some red: along x's colour, free
-    fake01[0, 1, 0, 1] = 0.5  # green ink: off x's colour
-    loss = off_palette_loss(real01 * 2 - 1, fake01 * 2 - 1)
-    assert loss.item() == pytest.approx(0.5 / 6)  # one off-colour value over 6 pixel values
-    red_only = real01.clone()
-    red_only[0, 0, 0, 1] = 0.7
-    assert off_palette_loss(real01 * 2 - 1, red_only * 2 - 1).item() == pytest.approx(0.0, abs=1e-7)
-    grey = torch.rand(2, 1, 4, 4)
-    assert off_palette_loss(grey * 2 - 1, torch.rand(2, 1, 4, 4) * 2 - 1).item() == pytest.approx(
-        0.0, abs=1e-7
-    )
-    with pytest.raises(ValueError, match="must be equal N x C x H x W"):
-        off_palette_loss(grey, torch.rand(2, 3, 4, 4))

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganmex.models.classifiers import cifar_cnn
 from ganmex.models.stargan import Critic, Generator, critic_depth, from_gan, to_gan
+from ganmex.tensors import keep_colour
 from ganmex.training.gan_losses import gradient_penalty, total_variation_loss
 from ganmex.training.ganmex import GanmexModule, dropout_sampled, linear_decay
 
@@ -381,3 +382,40 @@ def test_cls_dropout_needs_a_classifier_with_dropout():
     opt = _adam(1e-3)
     with pytest.raises(ValueError, match="cls_dropout=true.*has no dropout layer.*classifier=mnist_cnn"):
         GanmexModule(Generator(1, 3, 8, 4, 0), Critic(1, 3, 8, 2), f, 3, opt, opt, cls_dropout=True)
+
+
+def test_keep_colour_removes_ink_of_another_hue_by_hand():
+    image = torch.zeros(1, 3, 1, 2)
+    image[0, 0, 0, 0] = 1.0  # one red pixel: the image's colour is pure red
+    edited = image.clone()
+    edited[0, 0, 0, 0] = 0.8  # less red: kept
+    edited[0, 1, 0, 1] = 0.5  # green ink: removed
+    edited[0, 0, 0, 1] = 0.3  # red ink: kept
+    expected = torch.zeros(1, 3, 1, 2)
+    expected[0, 0, 0, 0], expected[0, 0, 0, 1] = 0.8, 0.3
+    torch.testing.assert_close(keep_colour(image, edited), expected)
+    # a purple image (red + blue, equal): a pure-red change keeps its purple half
+    purple = torch.zeros(1, 3, 1, 1)
+    purple[0, 0], purple[0, 2] = 0.5, 0.5
+    change = torch.zeros(1, 3, 1, 1)
+    change[0, 0] = 0.2
+    torch.testing.assert_close(
+        keep_colour(purple, purple + change), purple + torch.tensor([0.1, 0, 0.1]).view(1, 3, 1, 1)
+    )
+    grey, black = torch.rand(2, 1, 4, 4), torch.zeros(1, 3, 2, 2)
+    edit = torch.rand(2, 1, 4, 4)
+    assert torch.equal(keep_colour(grey, edit), edit)
+    assert torch.equal(keep_colour(black, torch.ones(1, 3, 2, 2)), torch.ones(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="must be equal N x C x H x W"):
+        keep_colour(grey, torch.rand(2, 3, 4, 4))
+
+
+@pytest.mark.parametrize("output", ["direct", "residual", "mask"])
+def test_generator_keep_palette_edits_only_in_the_input_colour(output):
+    torch.manual_seed(0)
+    gen = Generator(3, 4, 8, 4, 0, output=output, keep_palette=True)
+    x = torch.full((2, 3, 8, 8), -1.0)
+    x[:, 2, 2:6, 3:5] = 1.0  # blue strokes on black
+    out = gen(x, torch.tensor([1, 3]))
+    assert torch.equal(out[:, :2], x[:, :2])  # red and green untouched
+    assert not torch.equal(out[:, 2], x[:, 2])  # blue edited
