@@ -20,89 +20,58 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# The setting every row starts from (the first default measured: GANimation mask, cls 20 / sim 15),
-# spelled out so rows keep their meaning when conf/gan/stargan.yaml changes. Literals are written as
-# the runs were (20.0 vs 20 hash differently), so finished artifacts are reused.
-BASE = {
-    "gan.generator.output": "mask",
-    "gan.loss.lambda_cls": "20.0",
-    "gan.loss.lambda_sim": "15.0",
-    "gan.loss.lambda_rec": "0.0",
-    "gan.loss.lambda_mask": "1.0",
-    "gan.loss.lambda_tv": "1.0",
-    "gan.ema_decay": "null",
-    "gan.trainer.max_steps": "4800",
-}
 NO_MASK = {"gan.loss.lambda_mask": "0", "gan.loss.lambda_tv": "0"}
-SIM30 = {"gan.loss.lambda_sim": "30"}
-EMA = {"gan.ema_decay": "0.999"}
-# name -> changes to BASE (None: conf/gan/stargan.yaml exactly as it is, i.e. the current default:
-# mask_sim30 with the double budget)
+# name -> overrides of conf/gan/stargan.yaml as it is (None: the default itself). Values are written as
+# the runs were (20.0 and 20 hash differently), so finished artifacts are reused.
 SETTINGS: dict[str, dict[str, str] | None] = {
     "default": None,
-    "mask_cls20_sim15": {},
-    "ganmex_reference": {"gan": "ganmex_reference"},
-    "direct_sim30": {"gan.generator.output": "direct", **NO_MASK, **SIM30},
-    "residual_sim30": {"gan.generator.output": "residual", **NO_MASK, **SIM30},
-    "mask_sim30": SIM30,
-    "mask_sim50": {"gan.loss.lambda_sim": "50"},
-    "mask_sim30_ema": {**SIM30, **EMA},
-    "default_width8": {"gan.generator.conv_dim": "8"},
-    "default_colored": None,  # the default on dataset=mnist_colored
-    # ... with the edit kept in x's own colour (no ink of another hue)
-    "default_colored_palette": {"gan.generator.keep_palette": "true"},
-    # changes to the default itself (conf/gan/stargan.yaml), not to BASE
-    "default_double_budget": {"gan.trainer.max_steps": "9600"},
-    "default_cls_shift2": {"gan.loss.cls_shift": "2"},
-    "default_cls_shift2_sim40": {"gan.loss.cls_shift": "2", "gan.loss.lambda_sim": "40"},
-    "default_skips": {"gan.generator.skips": "true"},
-    "default_skips_sim20": {"gan.generator.skips": "true", "gan.loss.lambda_sim": "20"},
     # the same default with other GAN seeds against one classifier (--classifier): the run-to-run spread
     "default_seed1": {"seed": "1"},
     "default_seed2": {"seed": "2"},
-    # the realism critic's weight doubled relative to the rest (every other generator weight halved)
-    "default_adv2": {
+    # the previous default: constant learning rates, f's dropout off in the class loss
+    "previous_default": {"gan.lr_decay_from": "null", "gan.loss.cls_dropout": "false"},
+    "previous_default_seed1": {"gan.lr_decay_from": "null", "gan.loss.cls_dropout": "false", "seed": "1"},
+    # the decay alone (f's dropout off)
+    "no_dropout": {"gan.loss.cls_dropout": "false"},
+    "no_dropout_seed1": {"gan.loss.cls_dropout": "false", "seed": "1"},
+    "sim40": {"gan.loss.lambda_sim": "40"},
+    "sim40_seed1": {"gan.loss.lambda_sim": "40", "seed": "1"},
+    # measured on the previous default: a per-class critic; the critic's weight doubled (every
+    # other generator weight halved)
+    "conditional_critic": {
+        "gan.lr_decay_from": "null",
+        "gan.loss.cls_dropout": "false",
+        "gan.critic.conditional": "true",
+    },
+    "adv_x2": {
+        "gan.lr_decay_from": "null",
+        "gan.loss.cls_dropout": "false",
         "gan.loss.lambda_cls": "10",
         "gan.loss.lambda_sim": "15",
         "gan.loss.lambda_mask": "0.5",
         "gan.loss.lambda_tv": "0.5",
     },
-    "default_conditional": {"gan.critic.conditional": "true"},
-    # f's dropout sampled in the class loss (with the decay)
-    "default_lr_decay_dropout": {"++gan.lr_decay_from": "0.5", "gan.loss.cls_dropout": "true"},
-    "default_lr_decay_dropout_seed1": {
-        "++gan.lr_decay_from": "0.5",
-        "gan.loss.cls_dropout": "true",
-        "seed": "1",
-    },
-    # both learning rates fall linearly to 0 over the second half of the budget
-    "default_lr_decay": {"++gan.lr_decay_from": "0.5"},
-    "default_lr_decay_seed1": {"++gan.lr_decay_from": "0.5", "seed": "1"},
-    # G(x, t) pulled towards f's feature prototype of class t (with the decay)
-    "default_lr_decay_proto5": {"++gan.lr_decay_from": "0.5", "gan.loss.lambda_proto": "5"},
-    "default_lr_decay_proto5_seed1": {
-        "++gan.lr_decay_from": "0.5",
-        "gan.loss.lambda_proto": "5",
-        "seed": "1",
-    },
-    "default_conditional_sim40": {"gan.critic.conditional": "true", "gan.loss.lambda_sim": "40"},
+    "ema": {"gan.ema_decay": "0.999"},
+    "width8": {"gan.generator.conv_dim": "8"},
+    "skips": {"gan.generator.skips": "true"},
+    "direct": {"gan.generator.output": "direct", **NO_MASK},
+    "half_budget": {"gan.trainer.max_steps": "4000"},
+    "ganmex_reference": {"gan": "ganmex_reference"},
+    "colored": {},  # the default on dataset=mnist_colored
+    # ... with the edit kept in x's own colour (no ink of another hue)
+    "colored_keep_palette": {"gan.generator.keep_palette": "true"},
 }
-COLORED = {"default_colored", "default_colored_palette"}
+COLORED = {"colored", "colored_keep_palette"}
 SEEDED = {name for name, change in SETTINGS.items() if change and "seed" in change}
-ON_DEFAULT = {name for name in SETTINGS if name.startswith("default_")}
 
 
 def overrides(name: str) -> list[str]:
     """train.py overrides of one setting."""
     extra = ["dataset=mnist_colored"] if name in COLORED else []
-    change = SETTINGS[name]
-    if change is None:
-        return extra
-    if "gan" in change:  # a preset of the gan group: its own values, not BASE's
+    change = SETTINGS[name] or {}
+    if "gan" in change:  # a preset of the gan group: its own values
         return [f"gan={change['gan']}", *extra]
-    if name in ON_DEFAULT:
-        return [f"{k}={v}" for k, v in change.items()] + extra
-    return [f"{k}={v}" for k, v in {**BASE, **change}.items()] + extra
+    return [f"{k}={v}" for k, v in change.items()] + extra
 
 
 # column: (key in measure_gan's per-method dict, higher is better)

@@ -18,6 +18,7 @@ StarGAN/GANMEX, so the reference lambda values carry over; logged proximity is i
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -38,6 +39,7 @@ from ganmex.training.gan_losses import (
 )
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+log = logging.getLogger(__name__)
 
 
 class GanmexModule(L.LightningModule):
@@ -63,8 +65,6 @@ class GanmexModule(L.LightningModule):
         ema_decay: float | None = None,
         cls_shift: int = 0,
         lr_decay_from: float | None = None,
-        lambda_proto: float = 0.0,
-        proto_momentum: float = 0.99,
         cls_dropout: bool = False,
     ) -> None:
         super().__init__()
@@ -74,7 +74,6 @@ class GanmexModule(L.LightningModule):
             "lambda_id": lambda_id,
             "lambda_mask": lambda_mask,
             "lambda_tv": lambda_tv,
-            "lambda_proto": lambda_proto,
         }
         for key, value in weights.items():
             if value < 0:
@@ -98,10 +97,10 @@ class GanmexModule(L.LightningModule):
         if cls_dropout and not any(
             isinstance(m, nn.modules.dropout._DropoutNd) for m in classifier.modules()
         ):
-            raise ValueError(
-                f"gan.loss.cls_dropout=true samples the classifier's dropout, but "
-                f"{type(classifier).__name__} has no dropout layer; set gan.loss.cls_dropout=false or "
-                f"use a classifier with dropout (classifier=mnist_cnn)"
+            log.warning(
+                "gan.loss.cls_dropout=true has no effect: %s has no dropout layer (the class loss sees f "
+                "as it is); set gan.loss.cls_dropout=false to silence this",
+                type(classifier).__name__,
             )
         self.cls_dropout = cls_dropout
         self.automatic_optimization = False
@@ -120,12 +119,6 @@ class GanmexModule(L.LightningModule):
             lambda_gp,
         )
         self.lambda_id, self.lambda_mask, self.lambda_tv = lambda_id, lambda_mask, lambda_tv
-        if lambda_proto and not 0.0 <= proto_momentum < 1.0:
-            raise ValueError(f"gan.loss.proto_momentum={proto_momentum} must be in [0, 1)")
-        self.lambda_proto, self.proto_momentum = lambda_proto, proto_momentum
-        # f's mean penultimate features per class on real training images, updated online (EMA)
-        self.prototypes: torch.Tensor | None = None
-        self.prototype_seen: torch.Tensor | None = None
         self.target_source = target_source
         self.cls_shift = cls_shift
         self.n_critic = n_critic
@@ -159,36 +152,15 @@ class GanmexModule(L.LightningModule):
         return from_gan(self.sampler(to_gan(images01), target)).clamp(0, 1)
 
     # -- training -----------------------------------------------------------------------------
-    def _class_losses(self, fake: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(CE of the class discriminator at t, prototype distance): the second is 1 - cos between f's
-        penultimate features of G(x, t) and class t's prototype (0 when lambda_proto is off)."""
+    def _class_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """CE of the class discriminator at t: f (under sampled dropout with `cls_dropout`), or the
+        critic's own head."""
         if self.critic.has_class_head:
             _, logits = self.critic.forward_with_classes(fake, target)
-            return F.cross_entropy(logits, target), fake.new_zeros(())
+            return F.cross_entropy(logits, target)
         images = random_translate(from_gan(fake), self.cls_shift)
         with dropout_sampled(self.classifier, self.cls_dropout):
-            if not self.lambda_proto:
-                return F.cross_entropy(self.classify(images), target), fake.new_zeros(())
-            features = self.classifier.features(images)
-            logits = self.classifier.head(features)
-        proto = 1.0 - F.cosine_similarity(features.flatten(1), self.prototypes[target], dim=1)
-        return F.cross_entropy(logits, target), proto.mean()
-
-    @torch.no_grad()
-    def _update_prototypes(self, images01: torch.Tensor, labels: torch.Tensor) -> None:
-        """EMA of f's penultimate features per class over real training images (prototype-guided
-        counterfactuals, Van Looveren & Klaise 2021): G(x, t) is pulled to where f keeps typical t's,
-        not just over the decision boundary."""
-        features = self.classifier.features(images01).flatten(1)
-        if self.prototypes is None:
-            self.prototypes = features.new_zeros(self.num_classes, features.shape[1])
-            self.prototype_seen = torch.zeros(self.num_classes, dtype=torch.bool, device=features.device)
-        for c in labels.unique().tolist():
-            mean = features[labels == c].mean(0)
-            if self.prototype_seen[c]:
-                self.prototypes[c].lerp_(mean, 1.0 - self.proto_momentum)
-            else:
-                self.prototypes[c], self.prototype_seen[c] = mean, True
+            return F.cross_entropy(self.classify(images), target)
 
     def _critic_step(
         self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
@@ -232,7 +204,7 @@ class GanmexModule(L.LightningModule):
         """Generator update on `fake` = G(x, t) and its attention, computed with their graph."""
         g_opt = self.optimizers()[0]
         adv = generator_adversarial_loss(self.critic(fake, target))
-        cls, proto = self._class_losses(fake, target)
+        cls = self._class_loss(fake, target)
         sim = (fake - real).abs().mean()
         zero = real.new_zeros(())
         # terms with weight 0 are not computed: each costs a generator pass on CPU
@@ -248,7 +220,6 @@ class GanmexModule(L.LightningModule):
             + self.lambda_id * ident
             + self.lambda_mask * sparsity
             + self.lambda_tv * tv
-            + self.lambda_proto * proto
         )
         g_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
@@ -269,7 +240,6 @@ class GanmexModule(L.LightningModule):
                 "train/g_id": ident,
                 "train/g_mask": sparsity,
                 "train/g_tv": tv,
-                "train/g_proto": proto,
             },
             on_step=True,
             on_epoch=False,
@@ -301,8 +271,6 @@ class GanmexModule(L.LightningModule):
         images, source = batch
         real = to_gan(images)
         target = self.draw_targets(source)
-        if self.lambda_proto:
-            self._update_prototypes(images, source)
         generator_batch = (batch_idx + 1) % self.n_critic == 0
         with torch.set_grad_enabled(generator_batch):  # the graph only when the generator step needs it
             fake, attention = self.generator.forward_with_mask(real, target)
