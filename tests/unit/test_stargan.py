@@ -397,3 +397,18 @@ def test_generator_keep_palette_edits_only_in_the_input_colour(output):
     out = gen(x, torch.tensor([1, 3]))
     assert torch.equal(out[:, :2], x[:, :2])  # red and green untouched
     assert not torch.equal(out[:, 2], x[:, 2])  # blue edited
+
+
+def test_lr_decay_resumes_where_the_checkpoint_left_it(tmp_path):
+    """A run stopped after 2 of 4 batches and resumed from its checkpoint decays like one run: the
+    schedulers' batch count travels in the checkpoint (the factor itself is rebuilt from the config)."""
+    data = TensorDataset(torch.rand(6, 1, 8, 8), torch.arange(6) % 3)
+    torch.manual_seed(0)
+    first = _quiet_trainer(max_steps=4)
+    first.fit(_module(optimizer=_adam(1e-3), lr_decay_from=0.5), DataLoader(data, batch_size=6))
+    first.save_checkpoint(tmp_path / "half.ckpt")
+    resumed = _quiet_trainer(max_steps=8)
+    module = _module(optimizer=_adam(1e-3), lr_decay_from=0.5)
+    resumed.fit(module, DataLoader(data, batch_size=6), ckpt_path=tmp_path / "half.ckpt")
+    assert [opt.param_groups[0]["lr"] for opt in resumed.optimizers] == [0.0, 0.0]
+    assert module.lr_schedulers()[0].last_epoch == 4
