@@ -58,6 +58,9 @@ SETTINGS: dict[str, dict[str, str] | None] = {
         "gan.loss.lambda_tv": "0.5",
     },
     "ema": {"gan.ema_decay": "0.999"},
+    # each image pays the largest class loss of two dropout draws of f (the default samples one)
+    "worst_of2": {"+gan.loss.cls_dropout_worst_of": "2"},
+    "worst_of2_seed1": {"+gan.loss.cls_dropout_worst_of": "2", "seed": "1"},
     "width8": {"gan.generator.conv_dim": "8"},
     "skips": {"gan.generator.skips": "true"},
     "direct": {"gan.generator.output": "direct", **NO_MASK},

@@ -66,6 +66,7 @@ class GanmexModule(L.LightningModule):
         cls_shift: int = 0,
         lr_decay_from: float | None = None,
         cls_dropout: bool = False,
+        cls_dropout_worst_of: int = 1,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -102,7 +103,18 @@ class GanmexModule(L.LightningModule):
                 "as it is); set gan.loss.cls_dropout=false to silence this",
                 type(classifier).__name__,
             )
+        if cls_dropout_worst_of < 1:
+            raise ValueError(
+                f"gan.loss.cls_dropout_worst_of={cls_dropout_worst_of} must be >= 1 (dropout samples of f "
+                f"per image; 1 = one sample)"
+            )
+        if cls_dropout_worst_of > 1 and not cls_dropout:
+            raise ValueError(
+                f"gan.loss.cls_dropout_worst_of={cls_dropout_worst_of} needs gan.loss.cls_dropout=true "
+                f"(without sampled dropout every draw of f is the same); set it to 1 or switch dropout on"
+            )
         self.cls_dropout = cls_dropout
+        self.cls_dropout_worst_of = cls_dropout_worst_of
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic
@@ -154,13 +166,20 @@ class GanmexModule(L.LightningModule):
     # -- training -----------------------------------------------------------------------------
     def _class_loss(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """CE of the class discriminator at t: f (under sampled dropout with `cls_dropout`), or the
-        critic's own head."""
+        critic's own head. With `cls_dropout_worst_of` = K > 1, each image pays the largest CE of K
+        dropout draws of f: G(x, t) must convince most members of f's implicit ensemble, not their mean."""
         if self.critic.has_class_head:
             _, logits = self.critic.forward_with_classes(fake, target)
             return F.cross_entropy(logits, target)
         images = random_translate(from_gan(fake), self.cls_shift)
         with dropout_sampled(self.classifier, self.cls_dropout):
-            return F.cross_entropy(self.classify(images), target)
+            if self.cls_dropout_worst_of == 1:
+                return F.cross_entropy(self.classify(images), target)
+            draws = [
+                F.cross_entropy(self.classify(images), target, reduction="none")
+                for _ in range(self.cls_dropout_worst_of)
+            ]
+        return torch.stack(draws).amax(0).mean()
 
     def _critic_step(
         self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor

@@ -412,3 +412,33 @@ def test_lr_decay_resumes_where_the_checkpoint_left_it(tmp_path):
     resumed.fit(module, DataLoader(data, batch_size=6), ckpt_path=tmp_path / "half.ckpt")
     assert [opt.param_groups[0]["lr"] for opt in resumed.optimizers] == [0.0, 0.0]
     assert module.lr_schedulers()[0].last_epoch == 4
+
+
+def test_cls_dropout_worst_of_pays_each_images_largest_ce_over_the_draws():
+    """K = 3 dropout draws of f: the loss is the mean over images of each image's largest CE, computed
+    here by hand from the same three draws (same RNG state)."""
+    module = _module(cls_dropout=True, cls_dropout_worst_of=3)
+    f = module._frozen[0]
+    fake, target = torch.rand(5, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0, 1])
+    torch.manual_seed(3)
+    loss = module._class_loss(fake, target)
+    torch.manual_seed(3)
+    with dropout_sampled(f, True):
+        draws = torch.stack(
+            [torch.nn.functional.cross_entropy(f(from_gan(fake)), target, reduction="none") for _ in range(3)]
+        )
+    assert not torch.equal(draws[0], draws[1])  # the draws differ: dropout was sampled
+    torch.testing.assert_close(loss, draws.max(0).values.mean())
+    assert loss > draws.mean()  # stricter than the draws' mean
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"cls_dropout": True, "cls_dropout_worst_of": 0}, "cls_dropout_worst_of=0 must be >= 1"),
+        ({"cls_dropout": False, "cls_dropout_worst_of": 2}, "needs gan.loss.cls_dropout=true"),
+    ],
+)
+def test_cls_dropout_worst_of_is_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        _module(**settings)
