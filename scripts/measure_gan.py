@@ -77,6 +77,7 @@ def score(
     """Mean of each per-pair output of CounterfactualQuality over all (x, t != c) pairs, plus FID/KID."""
     metric = CounterfactualQuality(oracle=oracle, change_tolerance=tolerance)
     started = time.perf_counter()
+    targets = []
     for t in range(num_classes):
         keep = labels != t
         x, c = images[keep], labels[keep]
@@ -84,9 +85,15 @@ def score(
             xb, cb = x[start : start + batch_size], c[start : start + batch_size]
             tb = torch.full_like(cb, t)
             metric.update(classifier, xb, make(xb, cb, tb), cb, tb)
+            targets.append(tb)
     out = metric.compute()
     result = {name: float(out[name].float().mean()) for name in SUMMARY}
     result.update({name: float(out[name]) for name in SET_LEVEL})
+    # where the judges disagree: the oracle's verdict per target class (pairs are in update order)
+    target = torch.cat(targets)
+    result["oracle_validity_by_target"] = {
+        t: float(out["oracle_validity"][target == t].float().mean()) for t in range(num_classes)
+    }
     result["pairs"] = int(out["validity"].numel())
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result

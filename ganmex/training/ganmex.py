@@ -95,26 +95,21 @@ class GanmexModule(L.LightningModule):
                 f"gan.lr_decay_from={lr_decay_from} must be in [0, 1) (the share of the budget at constant "
                 f"learning rate) or null for a constant learning rate"
             )
-        if cls_dropout and not any(
-            isinstance(m, nn.modules.dropout._DropoutNd) for m in classifier.modules()
-        ):
-            log.warning(
-                "gan.loss.cls_dropout=true has no effect: %s has no dropout layer (the class loss sees f "
-                "as it is); set gan.loss.cls_dropout=false to silence this",
-                type(classifier).__name__,
-            )
         if cls_dropout_worst_of < 1:
             raise ValueError(
                 f"gan.loss.cls_dropout_worst_of={cls_dropout_worst_of} must be >= 1 (dropout samples of f "
                 f"per image; 1 = one sample)"
             )
-        if cls_dropout_worst_of > 1 and not cls_dropout:
-            raise ValueError(
-                f"gan.loss.cls_dropout_worst_of={cls_dropout_worst_of} needs gan.loss.cls_dropout=true "
-                f"(without sampled dropout every draw of f is the same); set it to 1 or switch dropout on"
+        has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) for m in classifier.modules())
+        if cls_dropout and not has_dropout:
+            log.warning(
+                "gan.loss.cls_dropout=true has no effect: %s has no dropout layer (the class loss sees f "
+                "as it is); set gan.loss.cls_dropout=false to silence this",
+                type(classifier).__name__,
             )
         self.cls_dropout = cls_dropout
-        self.cls_dropout_worst_of = cls_dropout_worst_of
+        # without sampled dropout every draw of f is the same: one draw
+        self.cls_dropout_worst_of = cls_dropout_worst_of if cls_dropout and has_dropout else 1
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic

@@ -432,13 +432,15 @@ def test_cls_dropout_worst_of_pays_each_images_largest_ce_over_the_draws():
     assert loss > draws.mean()  # stricter than the draws' mean
 
 
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"cls_dropout": True, "cls_dropout_worst_of": 0}, "cls_dropout_worst_of=0 must be >= 1"),
-        ({"cls_dropout": False, "cls_dropout_worst_of": 2}, "needs gan.loss.cls_dropout=true"),
-    ],
-)
-def test_cls_dropout_worst_of_is_checked(settings, message):
-    with pytest.raises(ValueError, match=message):
-        _module(**settings)
+def test_cls_dropout_worst_of_is_checked():
+    with pytest.raises(ValueError, match="cls_dropout_worst_of=0 must be >= 1"):
+        _module(cls_dropout=True, cls_dropout_worst_of=0)
+
+
+def test_cls_dropout_worst_of_draws_once_when_dropout_is_not_sampled():
+    """cls_dropout=false: f is deterministic, so K draws would be K equal ones; the loss is f's CE."""
+    module = _module(cls_dropout=False, cls_dropout_worst_of=4)
+    assert module.cls_dropout_worst_of == 1
+    fake, target = torch.rand(4, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    expected = torch.nn.functional.cross_entropy(module._frozen[0](from_gan(fake)), target)
+    torch.testing.assert_close(module._class_loss(fake, target), expected)
