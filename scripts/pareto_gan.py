@@ -30,6 +30,7 @@ NO_MASK = {"gan.loss.lambda_mask": "0", "gan.loss.lambda_tv": "0"}
 # the runs were (20.0 and 20 hash differently), so finished artifacts are reused.
 # The rows measured before the default took the worst of two dropout draws of f keep one draw.
 ONE_DRAW = {"gan.loss.cls_dropout_worst_of": "1"}
+PREVIOUS_DEFAULT = {**ONE_DRAW, "gan.lr_decay_from": "null", "gan.loss.cls_dropout": "false"}
 SETTINGS: dict[str, dict[str, str] | None] = {
     "default": None,
     # the same default with other GAN seeds against one classifier (--classifier): the run-to-run spread
@@ -44,29 +45,17 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     # the default with λ_sim 35
     "sim35": {"gan.loss.lambda_sim": "35"},
     # the default before that round: constant learning rates, f's dropout off in the class loss
-    "previous_default": {**ONE_DRAW, "gan.lr_decay_from": "null", "gan.loss.cls_dropout": "false"},
-    "previous_default_seed1": {
-        **ONE_DRAW,
-        "gan.lr_decay_from": "null",
-        "gan.loss.cls_dropout": "false",
-        "seed": "1",
-    },
+    "previous_default": PREVIOUS_DEFAULT,
+    "previous_default_seed1": {**PREVIOUS_DEFAULT, "seed": "1"},
     # the decay alone (f's dropout off)
     "no_dropout": {**ONE_DRAW, "gan.loss.cls_dropout": "false"},
     "no_dropout_seed1": {**ONE_DRAW, "gan.loss.cls_dropout": "false", "seed": "1"},
     "one_draw_sim40": {**ONE_DRAW, "gan.loss.lambda_sim": "40"},
     # measured on the previous default: a per-class critic; the critic's weight doubled (every
     # other generator weight halved)
-    "conditional_critic": {
-        **ONE_DRAW,
-        "gan.lr_decay_from": "null",
-        "gan.loss.cls_dropout": "false",
-        "gan.critic.conditional": "true",
-    },
+    "conditional_critic": {**PREVIOUS_DEFAULT, "gan.critic.conditional": "true"},
     "adv_x2": {
-        **ONE_DRAW,
-        "gan.lr_decay_from": "null",
-        "gan.loss.cls_dropout": "false",
+        **PREVIOUS_DEFAULT,
         "gan.loss.lambda_cls": "10",
         "gan.loss.lambda_sim": "15",
         "gan.loss.lambda_mask": "0.5",

@@ -100,7 +100,7 @@ class GanmexModule(L.LightningModule):
                 f"gan.loss.cls_dropout_worst_of={cls_dropout_worst_of} must be >= 1 (dropout samples of f "
                 f"per image; 1 = one sample)"
             )
-        has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) for m in classifier.modules())
+        has_dropout = bool(dropout_layers(classifier))
         if cls_dropout and not has_dropout:
             log.warning(
                 "gan.loss.cls_dropout=true has no effect: %s has no dropout layer (the class loss sees f "
@@ -334,6 +334,11 @@ class GanmexModule(L.LightningModule):
         return max(1, round(max_steps * self.n_critic / (self.n_critic + 1)))
 
 
+def dropout_layers(net: nn.Module) -> list[nn.Module]:
+    """`net`'s dropout layers (any dimensionality): the units `cls_dropout` samples."""
+    return [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+
+
 @contextmanager
 def dropout_sampled(net: nn.Module, active: bool) -> Iterator[None]:
     """Inside the block `net`'s dropout layers (only those) sample masks, as in training; the weights
@@ -341,7 +346,7 @@ def dropout_sampled(net: nn.Module, active: bool) -> Iterator[None]:
     ensemble each step, so G(x, t) must convince most of them: edits that exploit one exact set of
     f's units (adversarial) stop paying, in the spirit of Schut et al. 2021 (counterfactuals that
     minimise the classifier's epistemic uncertainty are realistic)."""
-    layers = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)] if active else []
+    layers = dropout_layers(net) if active else []
     for layer in layers:
         layer.train()
     try:
