@@ -5,6 +5,10 @@ classifier CE, similarity and reconstruction terms against a frozen mnist_cnn). 
 Lightning / plain so load changes on a shared machine hit both alike; the medians are compared.
 
     python scripts/bench_gan.py [--batches 20 --warmup 3 --rounds 3 --batch-size 20 --threads 1]
+
+`--variant NAME:KEY=VALUE[,KEY=VALUE...]` (repeatable) also times the Lightning loop with those
+overrides of conf/gan/stargan.yaml (e.g. `gp4:loss.gp_every=4`), in the same alternating rounds, and
+reports each variant's speed relative to the YAML as it is.
 """
 
 from __future__ import annotations
@@ -109,6 +113,17 @@ def plain_run(cfg, data, batches: int, warmup: int) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu_start
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """'gp4:loss.gp_every=4,loss.lambda_sim=35' -> ('gp4', ['loss.gp_every=4', 'loss.lambda_sim=35'])."""
+    name, sep, overrides = text.partition(":")
+    pairs = [item for item in overrides.split(",") if item]
+    if not sep or not name or not pairs or any("=" not in item for item in pairs):
+        raise SystemExit(
+            f"--variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], e.g. gp4:loss.gp_every=4"
+        )
+    return name, pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -118,15 +133,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=None, help="default: gan.batch_size")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variant", action="append", default=[], help="NAME:KEY=VALUE[,...] (repeatable)")
     args = parser.parse_args()
+    variants = dict(parse_variant(text) for text in args.variant)
     torch.set_num_threads(args.threads)
     cfg = OmegaConf.load(CONFIG)
     if args.batch_size:
         cfg.batch_size = args.batch_size
     n = cfg.batch_size * (args.warmup + args.batches)
     data = TensorDataset(torch.rand(n, 1, 28, 28), torch.arange(n) % 10)
+    variant_cfgs = {
+        name: OmegaConf.merge(cfg, OmegaConf.from_dotlist(pairs)) for name, pairs in variants.items()
+    }
+    variant_rates: dict[str, list[float]] = {name: [] for name in variants}
     lightning_rates, plain_rates, lightning_cpu, plain_cpu = [], [], [], []
     for _ in range(args.rounds):
+        for name, variant_cfg in variant_cfgs.items():
+            wall, _cpu = lightning_run(variant_cfg, data, args.batches, args.warmup)
+            variant_rates[name].append(args.batches * cfg.batch_size / wall)
         wall, cpu = lightning_run(cfg, data, args.batches, args.warmup)
         lightning_rates.append(args.batches * cfg.batch_size / wall)
         lightning_cpu.append(args.batches * cfg.batch_size / cpu)
@@ -147,6 +171,9 @@ def main() -> None:
     }
     result["lightning_slowdown_wall"] = 1 - result["lightning_img_per_s"] / result["plain_img_per_s"]
     result["lightning_slowdown_cpu"] = 1 - result["lightning_img_per_cpu_s"] / result["plain_img_per_cpu_s"]
+    for name, rates in variant_rates.items():
+        result[f"variant_{name}_img_per_s"] = statistics.median(rates)
+        result[f"variant_{name}_speedup"] = statistics.median(rates) / result["lightning_img_per_s"]
     print(json.dumps(result, indent=2))
 
 

@@ -28,22 +28,31 @@ REPO = Path(__file__).resolve().parents[1]
 NO_MASK = {"gan.loss.lambda_mask": "0", "gan.loss.lambda_tv": "0"}
 # name -> overrides of conf/gan/stargan.yaml as it is (None: the default itself). Values are written as
 # the runs were (20.0 and 20 hash differently), so finished artifacts are reused.
-# The rows measured before the default took the worst of two dropout draws of f keep one draw.
-ONE_DRAW = {"gan.loss.cls_dropout_worst_of": "1"}
+# The default until 2026-12-02's second round: 4,000 batches, λ_sim 30 (the rows measured then keep it).
+FOUR_K = {"gan.trainer.max_steps": "8000", "gan.loss.lambda_sim": "30"}
+# ... and before it took the worst of two dropout draws of f: one draw
+ONE_DRAW = {**FOUR_K, "gan.loss.cls_dropout_worst_of": "1"}
 PREVIOUS_DEFAULT = {**ONE_DRAW, "gan.lr_decay_from": "null", "gan.loss.cls_dropout": "false"}
 SETTINGS: dict[str, dict[str, str] | None] = {
     "default": None,
     # the same default with other GAN seeds against one classifier (--classifier): the run-to-run spread
     "default_seed1": {"seed": "1"},
     "default_seed2": {"seed": "2"},
+    # the default with the gradient penalty on every 4th critic step only (weighted 4x)
+    "gp4": {"gan.loss.gp_every": "4"},
+    # the default of 2026-12-02's first round: 4,000 batches, λ_sim 30
+    "four_k": FOUR_K,
+    "four_k_seed1": {**FOUR_K, "seed": "1"},
+    "four_k_seed2": {**FOUR_K, "seed": "2"},
+    # ... with λ_sim 35, and with the worst of three dropout draws of f as well
+    "four_k_sim35": {**FOUR_K, "gan.loss.lambda_sim": "35"},
+    "four_k_worst_of3_sim35": {**FOUR_K, "gan.loss.lambda_sim": "35", "gan.loss.cls_dropout_worst_of": "3"},
     # the default of 2026-11-24: f's dropout sampled once per image in the class loss
     "one_draw": ONE_DRAW,
     "one_draw_seed1": {**ONE_DRAW, "seed": "1"},
     "one_draw_seed2": {**ONE_DRAW, "seed": "2"},
     # the one-draw default with λ_sim 35
     "one_draw_sim35": {**ONE_DRAW, "gan.loss.lambda_sim": "35"},
-    # the default with λ_sim 35
-    "sim35": {"gan.loss.lambda_sim": "35"},
     # the default before that round: constant learning rates, f's dropout off in the class loss
     "previous_default": PREVIOUS_DEFAULT,
     "previous_default_seed1": {**PREVIOUS_DEFAULT, "seed": "1"},
@@ -68,11 +77,13 @@ SETTINGS: dict[str, dict[str, str] | None] = {
     "direct": {**ONE_DRAW, "gan.generator.output": "direct", **NO_MASK},
     "half_budget": {**ONE_DRAW, "gan.trainer.max_steps": "4000"},
     "ganmex_reference": {"gan": "ganmex_reference"},
-    "colored": ONE_DRAW,  # the one-draw default on dataset=mnist_colored
-    # ... with the edit kept in x's own colour (no ink of another hue)
+    # on dataset=mnist_colored: the one-draw default, then with the edit kept in x's own colour (no ink
+    # of another hue), then today's default with it (what experiment=ganmex_mnist trains, at CPU size)
+    "colored": ONE_DRAW,
     "colored_keep_palette": {**ONE_DRAW, "gan.generator.keep_palette": "true"},
+    "colored_default_keep_palette": {"gan.generator.keep_palette": "true"},
 }
-COLORED = {"colored", "colored_keep_palette"}
+COLORED = {"colored", "colored_keep_palette", "colored_default_keep_palette"}
 SEEDED = {name for name, change in SETTINGS.items() if change and "seed" in change}
 
 

@@ -67,6 +67,7 @@ class GanmexModule(L.LightningModule):
         lr_decay_from: float | None = None,
         cls_dropout: bool = False,
         cls_dropout_worst_of: int = 1,
+        gp_every: int = 1,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -100,6 +101,11 @@ class GanmexModule(L.LightningModule):
                 f"gan.loss.cls_dropout_worst_of={cls_dropout_worst_of} must be >= 1 (dropout samples of f "
                 f"per image; 1 = one sample)"
             )
+        if gp_every < 1:
+            raise ValueError(
+                f"gan.loss.gp_every={gp_every} must be >= 1 (critic steps per gradient penalty; "
+                f"1 = every step)"
+            )
         has_dropout = bool(dropout_layers(classifier))
         if cls_dropout and not has_dropout:
             log.warning(
@@ -131,6 +137,7 @@ class GanmexModule(L.LightningModule):
         self.n_critic = n_critic
         self.ema_decay = ema_decay
         self.lr_decay_from = lr_decay_from
+        self.gp_every = gp_every
 
     # -- the frozen classifier ----------------------------------------------------------------
     @property
@@ -177,11 +184,18 @@ class GanmexModule(L.LightningModule):
         return torch.stack(draws).amax(0).mean()
 
     def _critic_step(
-        self, real: torch.Tensor, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+        self,
+        real: torch.Tensor,
+        source: torch.Tensor,
+        target: torch.Tensor,
+        fake: torch.Tensor,
+        with_penalty: bool = True,
     ) -> None:
         """WGAN-GP critic update on `fake` = G(x, t) (detached here: the critic does not train G).
 
-        A conditional critic scores real images as their class and fakes as their target class."""
+        A conditional critic scores real images as their class and fakes as their target class.
+        `with_penalty` false skips the gradient penalty (lazy regularisation, `gp_every`): the penalty
+        steps weigh it `gp_every` times, so its mean weight over the run stays lambda_gp."""
         d_opt = self.optimizers()[1]
         fake = fake.detach()
         if self.critic.has_class_head:
@@ -190,18 +204,23 @@ class GanmexModule(L.LightningModule):
         else:
             real_scores, cls = self.critic(real, source), real.new_zeros(())
         fake_scores = self.critic(fake, target)
-        if self.critic.conditional:  # interpolate each fake with a real image of its target class
+        if not with_penalty:
+            gp = real.new_zeros(())
+        elif self.critic.conditional:  # interpolate each fake with a real image of its target class
             partners = real[same_class_partners(source, target)]
             gp = gradient_penalty(lambda mixed: self.critic(mixed, target), partners, fake)
         else:
             gp = gradient_penalty(self.critic, real, fake)
         wasserstein = critic_wasserstein_loss(real_scores, fake_scores)
-        loss = wasserstein + self.lambda_gp * gp + self.lambda_cls * cls
+        loss = wasserstein + self.lambda_gp * self.gp_every * gp + self.lambda_cls * cls
         d_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         d_opt.step()
+        logged = {"train/d_loss": loss, "train/d_wasserstein": -wasserstein}
+        if with_penalty:  # a skipped penalty is not a zero one
+            logged["train/d_gp"] = gp
         self.log_dict(
-            {"train/d_loss": loss, "train/d_wasserstein": -wasserstein, "train/d_gp": gp},
+            logged,
             on_step=True,
             on_epoch=False,
             prog_bar=False,
@@ -288,7 +307,7 @@ class GanmexModule(L.LightningModule):
         generator_batch = (batch_idx + 1) % self.n_critic == 0
         with torch.set_grad_enabled(generator_batch):  # the graph only when the generator step needs it
             fake, attention = self.generator.forward_with_mask(real, target)
-        self._critic_step(real, source, target, fake)
+        self._critic_step(real, source, target, fake, with_penalty=batch_idx % self.gp_every == 0)
         if generator_batch:
             self._generator_step(real, source, target, fake, attention)
         if self.lr_decay_from is not None:

@@ -35,7 +35,13 @@ def test_overrides_of_default_preset_and_coloured_rows(pareto):
     assert pareto.overrides("default") == []
     assert pareto.overrides("default_seed1") == ["seed=1"]
     assert pareto.overrides("ganmex_reference") == ["gan=ganmex_reference"]
-    assert pareto.overrides("colored") == ["gan.loss.cls_dropout_worst_of=1", "dataset=mnist_colored"]
+    assert pareto.overrides("colored") == [
+        "gan.trainer.max_steps=8000",
+        "gan.loss.lambda_sim=30",
+        "gan.loss.cls_dropout_worst_of=1",
+        "dataset=mnist_colored",
+    ]
+    assert pareto.overrides("half_budget")[0] == "gan.trainer.max_steps=4000"  # the row's own budget wins
     assert "default_seed1" in pareto.SEEDED and "default" not in pareto.SEEDED
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import lightning as L
 import pytest
 import torch
@@ -444,3 +446,45 @@ def test_cls_dropout_worst_of_draws_once_when_dropout_is_not_sampled():
     fake, target = torch.rand(4, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0])
     expected = torch.nn.functional.cross_entropy(module._frozen[0](from_gan(fake)), target)
     torch.testing.assert_close(module._class_loss(fake, target), expected)
+
+
+def test_gp_every_applies_the_penalty_on_every_kth_batch_only():
+    module = _module(gp_every=3)
+    seen: list[bool] = []
+    module._critic_step = lambda *args, with_penalty: seen.append(with_penalty)
+    module._generator_step = lambda *args: None
+    batch = (torch.rand(3, 1, 8, 8), torch.arange(3))
+    for batch_idx in range(6):
+        module.training_step(batch, batch_idx)
+    assert seen == [True, False, False, True, False, False]
+    with pytest.raises(ValueError, match="gan.loss.gp_every=0 must be >= 1"):
+        _module(gp_every=0)
+
+
+@pytest.mark.parametrize("with_penalty", [True, False])
+def test_lazy_penalty_weighs_lambda_gp_times_gp_every_and_is_skipped_between(with_penalty):
+    """gp_every = 4, lambda_gp = 10: a penalty step adds 40 x GP (the mean weight over 4 steps stays 10),
+    a step between adds nothing; checked against the critic updated by hand."""
+    sgd = lambda params: torch.optim.SGD(params, lr=0.1)  # noqa: E731
+    torch.manual_seed(0)
+    module = _module(optimizer=sgd, lambda_gp=10.0, gp_every=4)
+    reference = copy.deepcopy(module.critic)
+    real, fake = torch.rand(4, 1, 8, 8) * 2 - 1, torch.rand(4, 1, 8, 8) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 0])
+    optimizers = (sgd(module.generator.parameters()), sgd(module.critic.parameters()))
+    module.optimizers = lambda: optimizers
+    module.manual_backward = lambda value: value.backward()
+    module.log_dict = lambda *args, **kwargs: None
+    torch.manual_seed(1)
+    module._critic_step(real, labels, labels, fake, with_penalty=with_penalty)
+
+    torch.manual_seed(1)
+    loss = reference(fake).mean() - reference(real).mean()
+    if with_penalty:
+        loss = loss + 40.0 * gradient_penalty(reference, real, fake)
+    by_hand = sgd(reference.parameters())
+    by_hand.zero_grad()
+    loss.backward()
+    by_hand.step()
+    for ours, theirs in zip(module.critic.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs)
