@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
 from ganmex.training import checkpointing
@@ -97,3 +101,27 @@ def test_trainer_writes_resumable_checkpoints_through_the_plugin(tmp_path):
     second = L.Trainer(max_steps=5, plugins=[AtomicCheckpointIO()], **options)
     second.fit(Tiny(), data, ckpt_path=str(last))
     assert second.global_step == 5
+
+
+def test_checkpoint_callback_config_writes_last_ckpt_every_epoch_and_resumes_into_it(tmp_path):
+    """conf/callbacks/checkpoint.yaml: last.ckpt exists from the end of epoch 1 on (a run killed mid-fit
+    has a resume point), and a resumed fit keeps writing that one file (no last-v1.ckpt)."""
+    config_file = Path(__file__).resolve().parents[2] / "conf" / "callbacks" / "checkpoint.yaml"
+    cfg = OmegaConf.load(config_file).checkpoint
+    cfg.dirpath = str(tmp_path / "work")
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 2)), batch_size=4)
+    seen: list[list[str]] = []
+
+    class Watch(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.append(sorted(p.name for p in (tmp_path / "work").glob("*")))
+
+    options = dict(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    options |= dict(default_root_dir=tmp_path, plugins=[AtomicCheckpointIO()])
+    L.Trainer(max_epochs=3, callbacks=[instantiate(cfg), Watch()], **options).fit(Tiny(), data)
+    assert seen == [[], ["last.ckpt"], ["last.ckpt"]]
+    resumed = L.Trainer(max_epochs=5, callbacks=[instantiate(cfg)], **options)
+    resumed.fit(Tiny(), data, ckpt_path=str(tmp_path / "work" / "last.ckpt"))
+    assert resumed.current_epoch == 5
+    assert sorted(p.name for p in (tmp_path / "work").glob("*")) == ["last.ckpt"]
+    assert torch.load(tmp_path / "work" / "last.ckpt", weights_only=False)["epoch"] == 4
