@@ -89,3 +89,47 @@ def test_short_gan_run_raises_validity_and_round_trips(
     # same config again: the finished artifact is reused, keyed on the classifier it was trained against
     again = run(cfg)["stages"]["gan"]
     assert again["reused"] and again["artifact"] == result["artifact"]
+
+
+def test_two_class_image_folder_of_300_images_trains_a_gan_end_to_end(make_config, embedded_mnist, tmp_path):
+    """300 real digits (150 zeros, 150 ones) as PNGs in root/<class>/: the classifier, then the GAN, train
+    from the folder. The training split (240 images) gives 24 balanced batches of 10 per epoch, fewer than
+    the 30 between validations: Lightning refuses that unless validation counts batches across epochs."""
+    from torchvision.io import write_png
+
+    train = embedded_mnist.splits["train"]
+    root = tmp_path / "folder"
+    for label, name in ((0, "zero"), (1, "one")):
+        (root / name).mkdir(parents=True)
+        for i, image in enumerate(train.images[train.labels == label][:150]):
+            write_png(image.reshape(1, 28, 28).to(torch.uint8), str(root / name / f"{i}.png"))
+    assert len(list(root.rglob("*.png"))) == 300
+    replaced = ("gan.batch_size", "dataset.eval_batch_size", "+gan.trainer.limit_train_batches")
+    overrides = [o for o in TINY if not o.startswith(replaced)]
+    cfg = make_config(
+        [
+            *overrides,
+            "dataset=image_folder",
+            f"dataset.root={root}",
+            "dataset.channels=1",
+            "dataset.image_size=28",
+            "dataset.mean=[0.5]",
+            "dataset.std=[0.25]",
+            "dataset.augment=[]",
+            "classifier.trainer.max_epochs=3",
+            "classifier.min_val_acc=null",
+            "gan.batch_size=10",
+            "dataset.eval_batch_size=30",
+        ]
+    )
+    summary = run(cfg)
+    assert summary["stages"]["classifier"]["metrics"]["test/acc"] > 0.9  # zeros vs ones: easy
+    assert cfg.gan.trainer.val_check_interval > 240 // cfg.gan.batch_size
+    result = summary["stages"]["gan"]
+    artifact = Path(result["artifact"])
+    assert artifact.name.startswith("gan-") and (artifact / GRID_PNG).is_file()
+    assert 0.0 <= result["metrics"]["val/validity"] <= 1.0
+    generator = load_counterfactual_generator(artifact)
+    x = train.images[train.labels == 0][:4].float().reshape(4, 1, 28, 28) / 255.0
+    out = generator.counterfactual(x, 1)
+    assert out.shape == (4, 1, 28, 28) and out.min() >= 0 and out.max() <= 1
