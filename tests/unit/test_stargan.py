@@ -209,12 +209,17 @@ def test_unknown_output_mode_is_refused():
         Generator(1, 2, 8, 4, 0, output="blend")
 
 
-def _step_outside_a_trainer(module: GanmexModule, optimizer, batch, seed: int) -> None:
-    """One training_step without a Trainer: the module's own optimisers, plain backward, no logging."""
+def _outside_a_trainer(module: GanmexModule, optimizer) -> None:
+    """Let the module's steps run without a Trainer: its own optimisers, plain backward, no logging."""
     optimizers = (optimizer(module.generator.parameters()), optimizer(module.critic.parameters()))
     module.optimizers = lambda: optimizers
     module.manual_backward = lambda value: value.backward()
     module.log = module.log_dict = lambda *args, **kwargs: None
+
+
+def _step_outside_a_trainer(module: GanmexModule, optimizer, batch, seed: int) -> None:
+    """One training_step without a Trainer (`_outside_a_trainer`)."""
+    _outside_a_trainer(module, optimizer)
     torch.manual_seed(seed)
     module.training_step(batch, 0)
 
@@ -471,10 +476,7 @@ def test_lazy_penalty_weighs_lambda_gp_times_gp_every_and_is_skipped_between(wit
     reference = copy.deepcopy(module.critic)
     real, fake = torch.rand(4, 1, 8, 8) * 2 - 1, torch.rand(4, 1, 8, 8) * 2 - 1
     labels = torch.tensor([0, 1, 2, 0])
-    optimizers = (sgd(module.generator.parameters()), sgd(module.critic.parameters()))
-    module.optimizers = lambda: optimizers
-    module.manual_backward = lambda value: value.backward()
-    module.log_dict = lambda *args, **kwargs: None
+    _outside_a_trainer(module, sgd)
     torch.manual_seed(1)
     module._critic_step(real, labels, labels, fake, with_penalty=with_penalty)
 
