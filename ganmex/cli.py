@@ -19,6 +19,8 @@ from omegaconf import DictConfig
 from ganmex.data.errors import DatasetNotFoundError  # light: ganmex.data resolves its attributes lazily
 from ganmex.errors import ConfigError
 from ganmex.quiet import install_quiet_filters
+from ganmex.sweep_failures import in_multirun, record_failure
+from ganmex.termination import Terminated, sigterm_raises
 
 log = logging.getLogger("ganmex")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -47,32 +49,48 @@ def full_traceback_requested() -> bool:
     return HydraConfig.initialized() and bool(HydraConfig.get().verbose)
 
 
-def run_job(cfg: DictConfig) -> dict:
-    """Run the pipeline; user errors become one readable line and exit code 1."""
+def run_job(cfg: DictConfig) -> dict | None:
+    """Run the pipeline; user errors become one readable line and exit code 1, SIGTERM exit code 143.
+
+    In a `-m` sweep a failed job records its error and returns None, so that the other jobs still run;
+    the sweep then ends with a summary of the failed jobs and exit code 1 (ganmex/sweep_failures.py)."""
     install_quiet_filters()  # known-harmless library messages only, by text and module (ganmex/quiet.py)
     from ganmex.pipeline.runner import run
 
     failed = True
     try:
-        if uses_wandb(cfg):
-            from ganmex.report.wandb_run import configure_wandb
+        with sigterm_raises():  # a preempted job must not look successful to its scheduler
+            if uses_wandb(cfg):
+                from ganmex.report.wandb_run import configure_wandb
 
-            configure_wandb(cfg)  # group by sweep, tag with the overrides, log the config flat
-        summary = run(cfg)
-        from ganmex.report.run_summary import print_run_summary
+                configure_wandb(cfg)  # group by sweep, tag with the overrides, log the config flat
+            summary = run(cfg)
+            from ganmex.report.run_summary import print_run_summary
 
-        print_run_summary(summary, log)  # the closing block: numbers, times, run dir, outputs
-        if "wandb" in sys.modules:
-            from ganmex.report.wandb_run import log_run_summary
+            print_run_summary(summary, log)  # the closing block: numbers, times, run dir, outputs
+            if "wandb" in sys.modules:
+                from ganmex.report.wandb_run import log_run_summary
 
-            log_run_summary(summary)
+                log_run_summary(summary)
         failed = False
         return summary
+    except Terminated as stop:
+        log.error("%s; stopped with exit status %d", stop, stop.exit_code)
+        raise SystemExit(stop.exit_code) from None
     except USER_ERRORS as error:
-        if full_traceback_requested():
+        if full_traceback_requested() and not in_multirun():
             raise
         log.error("%s", error)
+        if in_multirun():
+            record_failure(cfg.paths.output_dir, error)
+            return None
         raise SystemExit(1) from None
+    except Exception as error:
+        if not in_multirun():
+            raise
+        log.exception("this job of the sweep failed; the others go on")
+        record_failure(cfg.paths.output_dir, error)
+        return None
     finally:
         finish_wandb(failed)
 
@@ -121,9 +139,10 @@ def train(cfg: DictConfig) -> float | None:
     """Train the configured stages (classifier -> gan -> autoencoder -> evaluate).
 
     Returns the sweep objective when `hparams_search` sets one (Optuna reads it), else None."""
-    from ganmex.pipeline.objective import objective_value
+    from ganmex.pipeline.objective import failed_objective, objective_value
 
-    return objective_value(cfg, run_job(cfg))
+    summary = run_job(cfg)
+    return objective_value(cfg, summary) if summary is not None else failed_objective(cfg)
 
 
 @checks_list_options

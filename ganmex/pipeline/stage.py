@@ -22,6 +22,7 @@ from ganmex.data.base import ImageDataModule
 from ganmex.data.identity import dataset_identity
 from ganmex.errors import ConfigError, UnsoundTrainingError
 from ganmex.pipeline.build import build_datamodule, build_trainer
+from ganmex.termination import Terminated
 from ganmex.training.checkpointing import AtomicCheckpointIO, usable_resume_checkpoint
 from ganmex.training.soundness import NonFiniteLossCallback, check_sound
 
@@ -184,7 +185,13 @@ class TrainedStage(ABC):
         with artifact.lock(timeout_s=self.cfg.get("artifact_lock_timeout_s")):
             if artifact.exists:  # another run finished it while we waited
                 return self._reused(artifact, started)
-            metrics = self._train(artifact, started)
+            try:
+                metrics = self._train(artifact, started)
+            except Terminated as stop:
+                raise Terminated(
+                    f"{stop} during {self.section} training: nothing was committed; rerun the same command "
+                    f"to resume from {artifact.partial_path}"
+                ) from None
         return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
 
     def _reused(self, artifact: Artifact, started: float) -> StageResult:
