@@ -8,6 +8,7 @@ the `.partial` suffix is always finished.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -22,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.errors import ArtifactLockedError
+from ganmex.errors import ArtifactLockedError, DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,50 @@ def config_hash(payload: Any, length: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+@contextlib.contextmanager
+def naming_a_full_disk(path: Path) -> Iterator[None]:
+    """Turn "no space left" while writing `path` into a DiskFullError that names the file and its disk
+    (torch's own message for it is "inline_container.cc: unexpected pos", which names neither)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+        raise DiskFullError(
+            f"No space left on device while writing {path} ({free / 2**20:.0f} MiB free on that disk); free "
+            f"space there (or set paths.artifact_dir to a larger disk) and rerun the same command"
+        ) from error
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write text through a same-directory temp file and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temp_name(path)
     try:
-        tmp.write_text(text)
+        with naming_a_full_disk(path):
+            tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """torch.save via a same-directory temp file, fsync and os.replace; no temp file survives a failure.
+    Through a file handle, so that a full disk raises ENOSPC (named by naming_a_full_disk)."""
+    import torch  # here, not at the top: config checks import this module
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    try:
+        with naming_a_full_disk(path), open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -202,11 +242,7 @@ class Artifact:
         """Write checkpoint, config (with `stage: <kind>`) and metrics into the partial dir, then
         rename it into place. Call it while holding `lock()`."""
         work = self.begin()
-        tmp_ckpt = work / f".{CHECKPOINT}.tmp"
-        import torch  # here, not at the top: config checks import this module
-
-        torch.save(state, tmp_ckpt)
-        os.replace(tmp_ckpt, work / CHECKPOINT)
+        save_atomic(state, work / CHECKPOINT)
         record = to_plain(config)
         if isinstance(record, dict):
             record = {"stage": self.stage, **{k: v for k, v in record.items() if k != "stage"}}

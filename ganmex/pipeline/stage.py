@@ -203,7 +203,7 @@ class TrainedStage(ABC):
         datamodule = self.datamodule()
         module = self.build_module(datamodule)
         work_dir = artifact.begin()
-        resume = usable_resume_checkpoint(artifact.resume_checkpoint())
+        resume = usable_resume_checkpoint(artifact.resume_checkpoint(), module)
         if resume is not None:
             log.info("resuming %s training from %s", self.section, resume)
         options = {"plugins": [AtomicCheckpointIO()], **self.trainer_options(datamodule)}
@@ -216,6 +216,11 @@ class TrainedStage(ABC):
                 f"{artifact.partial_path}"
             )
         metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
+        if resume is not None and not any(key.startswith("val/") for key in metrics):
+            # the checkpoint had finished its budget (a rerun after a failed check or commit): fit did
+            # nothing, so score the restored weights again rather than report that nothing was validated
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+            metrics.update(scalar_metrics(trainer.callback_metrics, ("val/",)))
         metrics.update(self.test(trainer, module, datamodule))
         metrics["train_time_s"] = round(time.perf_counter() - started, 2)
         check_sound(self.section, metrics, self.expectations())  # an unsound stage stays in .partial

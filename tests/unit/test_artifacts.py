@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from omegaconf import OmegaConf
 
 from ganmex import artifacts
 from ganmex.artifacts import Artifact, artifact_kind, load_artifact_dir
-from ganmex.errors import ArtifactLockedError, ConfigError
+from ganmex.errors import ArtifactLockedError, ConfigError, DiskFullError
 
 HOLD_S = 1.5
 
@@ -109,3 +112,36 @@ def test_ddp_worker_ranks_do_not_wait_for_the_lock_their_rank_0_holds(held_lock,
     started = time.monotonic()
     with held_lock.lock(timeout_s=0.1):
         assert time.monotonic() - started < 0.1
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk that fills up after the first few bytes: write raises ENOSPC, as the kernel does."""
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_while_committing_names_the_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    artifact = Artifact("classifier", "k5", tmp_path)
+    monkeypatch.setattr(artifacts, "open", lambda path, mode: FullDisk(path, mode), raising=False)
+    with pytest.raises(DiskFullError) as full:
+        artifact.commit({"w": torch.ones(1000)}, {"classifier": {}}, {"test/acc": 0.9})
+    monkeypatch.undo()
+    message = str(full.value)
+    assert message.startswith(
+        f"No space left on device while writing {artifact.partial_path}/checkpoint.ckpt"
+    )
+    assert "rerun the same command" in message and "\n" not in message
+    assert list(artifact.partial_path.iterdir()) == []  # no .checkpoint.ckpt.tmp, nothing half-written
+    assert not artifact.exists
+    artifact.commit({"w": torch.ones(2)}, {"classifier": {}}, {"test/acc": 0.9})  # once there is space
+    assert artifact.exists
+
+
+def test_a_full_disk_while_writing_metrics_names_the_file(tmp_path, monkeypatch):
+    def full_write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(artifacts.Path, "write_text", full_write)
+    with pytest.raises(DiskFullError, match=r"No space left on device while writing .*metrics.json"):
+        artifacts.write_json_atomic(tmp_path / "metrics.json", {"a": 1})
