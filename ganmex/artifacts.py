@@ -175,28 +175,49 @@ class Artifact:
         Two runs of the same config must not resume from each other's half-written checkpoint nor
         replace each other's finished artifact: the second waits (logging that it does), then finds
         the artifact finished and reuses it. `timeout_s=None` waits for ever; otherwise
-        ArtifactLockedError after that many seconds. The lock file itself is left in place (deleting
-        it would let a third run lock a different inode). DDP worker ranks (a non-zero RANK, LOCAL_RANK
-        or NODE_RANK) do not lock: they belong to the run whose rank 0 holds the lock.
+        ArtifactLockedError after that many seconds. The holder deletes the lock file as it lets go (no
+        `.lock` is left behind); a waiter that then holds the lock of a deleted file opens the new one
+        and locks again, so two runs never hold locks on different files. DDP worker ranks (a non-zero
+        RANK, LOCAL_RANK or NODE_RANK) do not lock: they belong to the run whose rank 0 holds the lock.
         """
         if is_worker_rank():  # the launching rank holds it for the whole run; waiting here would deadlock
             yield self.lock_path
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as handle:
+        handle = self._acquire(timeout_s)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}\n")
+            handle.flush()
+            yield self.lock_path
+        finally:
+            self.lock_path.unlink(missing_ok=True)  # still locked: no waiter can have the new file yet
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def _acquire(self, timeout_s: float | None):
+        """An open, flock-ed handle on the lock file that is still at `lock_path`."""
+        while True:
+            handle = open(self.lock_path, "a+")
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info("another run holds %s; waiting", self.lock_path)
-                self._wait_for_lock(handle, timeout_s)
-            try:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(f"pid {os.getpid()}\n")
-                handle.flush()
-                yield self.lock_path
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    log.info("another run holds %s; waiting", self.lock_path)
+                    self._wait_for_lock(handle, timeout_s)
+            except BaseException:
+                handle.close()
+                raise
+            if self._is_current(handle):
+                return handle
+            handle.close()  # the previous holder deleted the file we waited on: lock the new one
+
+    def _is_current(self, handle) -> bool:
+        try:
+            return os.fstat(handle.fileno()).st_ino == os.stat(self.lock_path).st_ino
+        except FileNotFoundError:
+            return False
 
     def _wait_for_lock(self, handle, timeout_s: float | None) -> None:
         if timeout_s is None:
@@ -233,6 +254,11 @@ class Artifact:
         """Create (or reopen, to resume) the partial directory and return it."""
         self.partial_path.mkdir(parents=True, exist_ok=True)
         return self.partial_path
+
+    def discard_empty_partial(self) -> None:
+        """Remove the partial directory when nothing was written into it (a run that failed to start)."""
+        if self.partial_path.is_dir() and not any(self.partial_path.iterdir()):
+            self.partial_path.rmdir()
 
     def resume_checkpoint(self) -> Path | None:
         ckpt = self.partial_path / RESUME_CHECKPOINT

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -187,11 +188,14 @@ class TrainedStage(ABC):
                 return self._reused(artifact, started)
             try:
                 metrics = self._train(artifact, started)
-            except Terminated as stop:
-                raise Terminated(
-                    f"{stop} during {self.section} training: nothing was committed; rerun the same command "
-                    f"to resume from {artifact.partial_path}"
-                ) from None
+            except BaseException as error:
+                artifact.discard_empty_partial()  # a failed start-up leaves no empty directory behind
+                if isinstance(error, Terminated):
+                    raise Terminated(
+                        f"{error} during {self.section} training: nothing was committed; rerun the same "
+                        f"command to resume from {artifact.partial_path}"
+                    ) from None
+                raise
         return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
 
     def _reused(self, artifact: Artifact, started: float) -> StageResult:
@@ -208,7 +212,12 @@ class TrainedStage(ABC):
             log.info("resuming %s training from %s", self.section, resume)
         options = {"plugins": [AtomicCheckpointIO()], **self.trainer_options(datamodule)}
         trainer = build_trainer(self.cfg, self.section, work_dir, self.settings.trainer, **options)
-        trainer.callbacks.extend([NonFiniteLossCallback(self.section), *self.extra_callbacks(work_dir)])
+        extra = self.extra_callbacks(work_dir)
+        if any(isinstance(callback, ModelCheckpoint) for callback in extra):
+            # the stage's own resume checkpoint replaces the configured one: two writers of last.ckpt in
+            # one directory make Lightning write a second, stray last-v1.ckpt
+            trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
+        trainer.callbacks.extend([NonFiniteLossCallback(self.section), *extra])
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         if trainer.interrupted:  # Ctrl+C that Lightning handled without exiting: never commit half a stage
             raise UnsoundTrainingError(

@@ -161,7 +161,8 @@ def check_classifier_fits(cfg: DictConfig) -> None:
 
 def check_gan_batch(cfg: DictConfig) -> None:
     """The GAN's class-balanced batch holds batch // num_classes images of every class, so it needs at
-    least one per class; a batch that is not a multiple loses the remainder (a warning)."""
+    least one per class, and a batch that is not a multiple is refused: it would train exactly the network
+    of the multiple below it under another artifact hash (25 and 20 both train on batches of 20)."""
     gan = cfg.get("gan")
     if not isinstance(gan, DictConfig) or gan.get("name") == "none" or "generator" not in gan:
         return
@@ -177,12 +178,11 @@ def check_gan_batch(cfg: DictConfig) -> None:
             f"e.g. gan.batch_size={2 * classes}"
         )
     if batch % classes:
-        log.warning(
-            "%s=%d is not a multiple of dataset.num_classes=%d: each GAN batch holds %d images",
-            key,
-            batch,
-            classes,
-            batch // classes * classes,
+        lower = batch // classes * classes
+        raise ConfigError(
+            f"{key}={batch} is not a multiple of dataset.num_classes={classes}: each class-balanced GAN "
+            f"batch would hold {lower} images, the same training as gan.batch_size={lower} under another "
+            f"artifact hash; set gan.batch_size={lower} or gan.batch_size={lower + classes}"
         )
 
 

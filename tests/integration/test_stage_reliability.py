@@ -171,3 +171,13 @@ def test_a_full_disk_at_commit_is_named_and_the_rerun_commits(make_config, tmp_p
         summary = run(cfg)
     assert "resuming classifier training" in caplog.text
     assert (Path(summary["stages"]["classifier"]["artifact"]) / "metrics.json").is_file()
+
+
+def test_a_failed_start_up_leaves_no_empty_partial_and_no_lock(make_config, tmp_path, monkeypatch):
+    def no_trainer(*args, **kwargs):
+        raise RuntimeError("the trainer cannot start")
+
+    monkeypatch.setattr("ganmex.pipeline.stage.build_trainer", no_trainer)
+    with pytest.raises(RuntimeError, match="cannot start"):
+        run(make_config(TINY))
+    assert list((tmp_path / "outputs" / "artifacts").iterdir()) == []

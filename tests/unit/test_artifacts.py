@@ -145,3 +145,9 @@ def test_a_full_disk_while_writing_metrics_names_the_file(tmp_path, monkeypatch)
     monkeypatch.setattr(artifacts.Path, "write_text", full_write)
     with pytest.raises(DiskFullError, match=r"No space left on device while writing .*metrics.json"):
         artifacts.write_json_atomic(tmp_path / "metrics.json", {"a": 1})
+
+
+def test_the_lock_file_is_gone_once_released_and_the_lock_still_excludes(held_lock):
+    with held_lock.lock(timeout_s=60):  # waited on the file the holder deleted as it let go
+        assert held_lock.lock_path.is_file()
+    assert not held_lock.lock_path.exists()

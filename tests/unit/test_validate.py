@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from ganmex.errors import ConfigError
@@ -63,10 +61,14 @@ def test_gan_batch_falls_back_to_the_dataset_batch_and_says_so(make_config):
     check_config(make_config(["gan=none", "dataset.batch_size=4"]))  # no GAN, no constraint
 
 
-def test_gan_batch_not_a_multiple_warns_with_the_real_batch(make_config, caplog):
-    with caplog.at_level(logging.WARNING):
+def test_gan_batch_not_a_multiple_is_refused_with_both_neighbours(make_config):
+    """25 and 20 would train the identical network (2 images per class) under two artifact hashes."""
+    with pytest.raises(ConfigError) as info:
         check_config(make_config(["gan.batch_size=25"]))
-    assert "each GAN batch holds 20 images" in caplog.text
+    message = str(info.value)
+    assert message.startswith("gan.batch_size=25 is not a multiple of dataset.num_classes=10")
+    assert "gan.batch_size=20 or gan.batch_size=30" in message
+    check_config(make_config(["gan.batch_size=20"]))
 
 
 def test_a_negative_budget_is_named_with_a_positive_example(make_config):
