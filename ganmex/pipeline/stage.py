@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganmex.artifacts import Artifact
 from ganmex.data.base import ImageDataModule
 from ganmex.data.identity import dataset_identity
+from ganmex.data.info import DatasetInfo, check_compatible
 from ganmex.errors import ConfigError, UnsoundTrainingError
 from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.termination import Terminated
@@ -98,6 +99,20 @@ def explicit_artifact(section: str, path: str | Path) -> Artifact:
             f"pass a {section}-<hash> directory or unset {section}.artifact to train one"
         )
     return artifact
+
+
+def check_fits_data(artifact: Artifact, data: DatasetInfo, section: str) -> None:
+    """A model made elsewhere (`<section>.artifact=<dir>`) must have this data's channels, image size and
+    classes: otherwise a GAN or oracle trains against it and fails deep in a loss, or trains silently."""
+    recorded = artifact.config().get("dataset_info")
+    if recorded is not None:
+        check_compatible(
+            DatasetInfo.from_dict(recorded),
+            data,
+            model=f"{section}.artifact={artifact.path}",
+            use="used with dataset",
+            fix=f"pass a {section} trained on this data, or unset {section}.artifact to train one",
+        )
 
 
 def scalar_metrics(metrics: dict, prefixes: tuple[str, ...]) -> dict[str, float]:
@@ -199,6 +214,8 @@ class TrainedStage(ABC):
         return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
 
     def _reused(self, artifact: Artifact, started: float) -> StageResult:
+        if self.settings.get("artifact"):  # made elsewhere, perhaps from other data: check before training
+            check_fits_data(artifact, build_datamodule(self.cfg.dataset).info, self.section)
         announce_reuse(artifact)
         return StageResult(self.section, artifact, True, artifact.metrics(), time.perf_counter() - started)
 

@@ -181,3 +181,38 @@ def test_a_failed_start_up_leaves_no_empty_partial_and_no_lock(make_config, tmp_
     with pytest.raises(RuntimeError, match="cannot start"):
         run(make_config(TINY))
     assert list((tmp_path / "outputs" / "artifacts").iterdir()) == []
+
+
+def _two_class_classifier(root: Path) -> Path:
+    """A finished-looking classifier artifact whose record says it was trained on 2 classes of 28 px."""
+    from ganmex.artifacts import Artifact
+    from ganmex.data.info import DatasetInfo
+
+    info = DatasetInfo("apples_oranges", 2, 1, 28, (0.5,), (0.25,), ("apple", "orange"))
+    artifact = Artifact("classifier", "two", root)
+    artifact.commit({"state_dict": {}}, {"dataset_info": info.to_dict(), "classifier": {}}, {"test/acc": 1})
+    return artifact.path
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["stage=gan"],  # the classifier stage reuses the explicit artifact first, and checks it
+        ["stage=gan", "run_upstream=false"],  # the GAN stage checks the classifier it trains against
+        ["stage=oracle", "oracle.artifact={artifact}"],
+    ],
+    ids=["gan", "gan-alone", "oracle"],
+)
+def test_a_model_of_other_data_is_refused_before_any_training(make_config, tmp_path, overrides):
+    """A 2-class classifier on the 10-class digits: named at start-up, never an IndexError mid-training."""
+    artifact = _two_class_classifier(tmp_path / "elsewhere")
+    settings = [o.format(artifact=artifact) for o in overrides]
+    cfg = make_config([*settings, f"classifier.artifact={artifact}", "logger=none", "callbacks=none"])
+    with pytest.raises(ConfigError) as refused:
+        run(cfg)
+    message = str(refused.value)
+    assert f".artifact={artifact} trained on apples_oranges (1x28px, 2 classes)" in message
+    assert "cannot be used with dataset mnist_embedded (1x28px, 10 classes)" in message
+    assert not (tmp_path / "outputs" / "artifacts").exists() or not list(
+        (tmp_path / "outputs" / "artifacts").iterdir()
+    )
