@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -32,6 +34,9 @@ INTEGER_KEYS = (
     "n_critic",
     "checkpoint_every_n_steps",
     "log_every_n_steps",
+    "num_images",
+    "expensive_images",
+    "grid_images",
 )
 # leaves that must be numbers (int or float); also any `*_lr`, `lambda_*` and `min_*` leaf
 NUMBER_KEYS = (
@@ -45,6 +50,12 @@ NUMBER_KEYS = (
     "stdevs",
     "network_timeout_s",
 )
+# the shipped config groups: a leaf that holds a number in every file that sets it must hold a number
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+# numbers in the shipped YAMLs that also take words elsewhere (Lightning's `devices=auto`)
+NOT_ONLY_NUMBERS = ("devices",)
+# dotted keys that must be >= 1 or null (null: the whole split / the default)
+AT_LEAST_ONE_OR_NULL = {"evaluation.num_images": "null (the whole test split)"}
 # images in the dry forward pass that checks a classifier fits the data (2: BatchNorm-safe in eval)
 DRY_BATCH = 2
 
@@ -70,7 +81,39 @@ def _walk(node: Any, prefix: str = "", containers: bool = False) -> Iterator[tup
 
 
 def _is_number_key(leaf: str) -> bool:
-    return leaf in NUMBER_KEYS or leaf.endswith("_lr") or leaf.startswith(("lambda_", "min_"))
+    return (
+        leaf in NUMBER_KEYS
+        or leaf.endswith("_lr")
+        or leaf.startswith(("lambda_", "min_"))
+        or leaf in shipped_number_keys()
+    )
+
+
+def _raw_leaves(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for child_key, value in node.items():
+            yield from _raw_leaves(value, str(child_key))
+    elif isinstance(node, list):
+        for value in node:
+            yield from _raw_leaves(value, "")  # list items have no key of their own
+    elif key:
+        yield key, node
+
+
+@functools.cache
+def shipped_number_keys(config_dir: Path = CONFIG_DIR) -> frozenset[str]:
+    """Leaf names that are numbers wherever a shipped YAML sets them (`num_images`, `patch_size`, ...),
+    so that every group's numbers are checked at start-up without a list to keep up to date. A name that
+    is ever a string or a bool (`devices: auto`) is left out; interpolations and nulls say nothing."""
+    numbers, others = set(), set()
+    for path in sorted(config_dir.rglob("*.yaml")):
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        for key, value in _raw_leaves(raw):
+            if value is None or (isinstance(value, str) and value.startswith("${")):
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            (numbers if number else others).add(key)
+    return frozenset(numbers - others - set(NOT_ONLY_NUMBERS))
 
 
 def check_types(cfg: DictConfig) -> None:
@@ -107,6 +150,14 @@ def check_positive(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"{path}={value} must be > 0; pass a positive value, e.g. {path}={_example(leaf)}"
             )
+
+
+def check_at_least_one(cfg: DictConfig) -> None:
+    """Counts such as evaluation.num_images: checked here, not after the classifier and GAN trained."""
+    for key, meaning in AT_LEAST_ONE_OR_NULL.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key}={value} must be > 0 or {meaning}; pass e.g. {key}=50")
 
 
 def _example(leaf: str) -> str:
@@ -189,5 +240,6 @@ def check_gan_batch(cfg: DictConfig) -> None:
 def check_config(cfg: DictConfig) -> None:
     """Every start-up check, in order of cost."""
     check_positive(cfg)
+    check_at_least_one(cfg)
     check_gan_batch(cfg)
     check_classifier_fits(cfg)
