@@ -23,6 +23,7 @@ instantiates the mapping. `register_method(name)` adds a class to `METHODS` for 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -37,6 +38,7 @@ from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import Tensor, nn
 
 from ganmex.explain.target import PairOutput, check_output, check_pairs
+from ganmex.models.inputs import as_pixels, noisy_inputs
 
 BASELINE_KINDS = ("none", "per_example", "reference_set")
 METHODS: dict[str, type[AttributionMethod]] = {}
@@ -125,6 +127,9 @@ class CaptumMethod(AttributionMethod):
     `batch_size` splits large batches into chunks (bounds memory for N x steps or N x references).
     """
 
+    # Gaussian noise the method adds to its inputs itself (the classifier then accepts pixels beyond [0, 1])
+    noise_std = 0.0
+
     def __init__(self, output: str = "difference", batch_size: int | None = None, seed: int | None = None):
         self.output = check_output(output)
         if batch_size is not None and batch_size < 1:
@@ -152,7 +157,10 @@ class CaptumMethod(AttributionMethod):
     ) -> Tensor:
         check_pairs(inputs, source, target)
         self.check_baselines(inputs, baselines)
-        with gradients_on(), seeded(self.seed), warnings.catch_warnings():
+        if self.noise_std:  # the clean inputs are pixels; only the noise this method adds may leave [0, 1]
+            as_pixels(inputs, "inputs")
+        noise = noisy_inputs(self.noise_std) if self.noise_std else contextlib.nullcontext()
+        with gradients_on(), seeded(self.seed), noise, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*hooks and attributes on non-linear.*")
             forward = PairOutput(model, self.output)
             attributor = self.build(forward)
@@ -263,6 +271,7 @@ class GradientShap(CaptumMethod):
     def __init__(self, n_samples: int = 50, stdevs: float = 0.0, **kw: Any) -> None:
         super().__init__(**kw)
         self.n_samples, self.stdevs = n_samples, stdevs
+        self.noise_std = stdevs
 
     def build(self, forward: PairOutput) -> Any:
         return ca.GradientShap(forward)
@@ -482,6 +491,7 @@ class NoiseTunnel(CaptumMethod):
         self.method, self.nt_type, self.nt_samples, self.stdevs = method, nt_type, nt_samples, stdevs
         self.nt_samples_batch_size = nt_samples_batch_size
         self.baseline_kind = method.baseline_kind
+        self.noise_std = stdevs
 
     def build(self, forward: PairOutput) -> Any:
         return ca.NoiseTunnel(self.method.build(forward))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ganmex.models.inputs import FORWARD_TOLERANCE, as_pixels
+from ganmex.models.inputs import as_pixels, forward_tolerance
 
 
 class Normalize(nn.Module):
@@ -42,9 +42,10 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for pixels x (N, C, H, W) in [0, 1]; uint8 is divided by 255. In eval mode (every
-        loaded classifier) floats far outside [0, 1], e.g. 0..255, raise ValueError (`models.inputs`)."""
+        loaded classifier) floats outside [0, 1], e.g. 0..255 or [-1, 1], raise ValueError; methods that add
+        noise on purpose widen the range with `models.inputs.noisy_inputs` (`models.inputs`)."""
         if x.dtype == torch.uint8 or not self.training:
-            x = as_pixels(x, tolerance=FORWARD_TOLERANCE)
+            x = as_pixels(x, tolerance=forward_tolerance())
         return self.head(self.features(x))
 
 

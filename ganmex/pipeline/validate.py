@@ -183,6 +183,20 @@ def check_image_size(cfg: DictConfig) -> None:
         )
 
 
+def check_normalisation(cfg: DictConfig) -> None:
+    """One mean and one std per channel: `channels=1` with RGB statistics otherwise fails deep in the
+    network ("expected input to have 1 channels, but got 3") without naming dataset.mean."""
+    d = cfg.dataset
+    for key in ("mean", "std"):
+        values = d.get(key)
+        if values is not None and len(values) != d.channels:
+            example = ",".join(["0.5"] * d.channels)
+            raise ConfigError(
+                f"dataset.{key}={list(values)} has {len(values)} values for dataset.channels={d.channels}; "
+                f"give one per channel, e.g. dataset.{key}=[{example}]"
+            )
+
+
 def check_classifier_fits(cfg: DictConfig) -> None:
     """Build the classifier on the dataset's image size and push one dummy batch through it, so a size
     that the constructor accepts but the forward pass does not fails at start-up too."""
@@ -242,4 +256,5 @@ def check_config(cfg: DictConfig) -> None:
     check_positive(cfg)
     check_at_least_one(cfg)
     check_gan_batch(cfg)
+    check_normalisation(cfg)
     check_classifier_fits(cfg)

@@ -105,3 +105,12 @@ def test_numbers_come_from_the_shipped_configs_and_words_stay_allowed(make_confi
     assert {"num_images", "patch_size", "stride", "conv_dim", "sigma"} <= shipped_number_keys()
     assert "devices" not in shipped_number_keys() and "precision" not in shipped_number_keys()
     check_config(make_config(["trainer.devices=auto", "evaluation.num_images=null"]))
+
+
+def test_a_mean_with_more_values_than_channels_names_dataset_mean(make_config):
+    with pytest.raises(ConfigError) as info:
+        check_config(make_config(["dataset.mean=[0.5,0.5,0.5]"]))  # mnist_embedded: channels=1
+    assert str(info.value) == (
+        "dataset.mean=[0.5, 0.5, 0.5] has 3 values for dataset.channels=1; give one per channel, "
+        "e.g. dataset.mean=[0.5]"
+    )
