@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.errors import ArtifactLockedError, DiskFullError
+from ganmex.errors import ArtifactLockedError, DamagedArtifactError, DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,8 @@ class Artifact:
         path = Path(path)
         config_file = path / CONFIG
         if config_file.is_file():
-            config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)
+            load = lambda file: OmegaConf.to_container(OmegaConf.load(file), resolve=False)  # noqa: E731
+            config = read_artifact_file(config_file, load, None)
             kind = artifact_kind(config if isinstance(config, dict) else {})
             if kind:
                 prefix = f"{kind}-"
@@ -245,10 +246,10 @@ class Artifact:
         return self.path / CHECKPOINT
 
     def metrics(self) -> dict:
-        return json.loads((self.path / METRICS).read_text())
+        return read_artifact_file(self.path / METRICS, lambda p: json.loads(p.read_text()), self.stage)
 
     def config(self) -> dict:
-        return OmegaConf.to_container(OmegaConf.load(self.path / CONFIG), resolve=True)
+        return read_artifact_file(self.path / CONFIG, _load_yaml, self.stage)
 
     def begin(self) -> Path:
         """Create (or reopen, to resume) the partial directory and return it."""
@@ -310,6 +311,53 @@ CREATE_COMMAND = {
 }
 
 
+# what a loader reads from each kind's config.yaml: a file cut short lacks some of it
+REQUIRED_KEYS = {
+    "classifier": ("dataset_info", "classifier.net"),
+    "oracle": ("dataset_info", "oracle.net"),
+    "gan": ("dataset_info", "gan.generator"),
+}
+
+
+def _load_yaml(path: Path) -> dict:
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if not isinstance(config, dict):
+        raise ValueError(f"it holds a {type(config).__name__}, not a mapping")
+    return config
+
+
+def damaged(path: Path, error: BaseException, kind: str | None) -> DamagedArtifactError:
+    """The one-line error for an artifact file that is empty, cut short or unparsable."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    create = CREATE_COMMAND.get(kind or "", "python train.py")
+    return DamagedArtifactError(
+        f"{path} is damaged or cut short ({type(error).__name__}: {detail}); copy the artifact again, "
+        f"or delete {path.parent} and rerun `{create}` to recreate it"
+    )
+
+
+def read_artifact_file(path: Path, reader: Any, kind: str | None) -> Any:
+    """`reader(path)`, with an empty, cut-short or unparsable file named in one line with the fix."""
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            raise ValueError("the file is empty")
+        return reader(path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch, yaml and json each raise their own types for a damaged file
+        raise damaged(path, error, kind) from error
+
+
+def check_required(config: dict, path: Path, kind: str | None) -> None:
+    """A config.yaml cut short parses, but lacks what the loader reads ("Missing key net")."""
+    for dotted in REQUIRED_KEYS.get(kind or "", ()):
+        node: Any = config
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise damaged(path, KeyError(f"no {dotted}"), kind)
+
+
 def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """(config, checkpoint state) of a finished artifact directory of one of `kinds`, with a clear
     error for an unfinished directory, a missing file or an artifact of another kind."""
@@ -325,7 +373,7 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
             f"no finished {wanted} artifact at {path} (expected {CHECKPOINT}, {CONFIG} and {METRICS}); "
             f"create one with `{create}`"
         )
-    config = OmegaConf.to_container(OmegaConf.load(path / CONFIG), resolve=True)
+    config = read_artifact_file(path / CONFIG, _load_yaml, kinds[0] if kinds else None)
     kind = artifact_kind(config)
     if kinds is not None and kind not in kinds:
         raise FileNotFoundError(
@@ -333,5 +381,7 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
         )
     import torch  # here, not at the top: config checks import this module
 
-    state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
-    return config, state
+    def load(file: Path) -> Any:
+        return torch.load(file, map_location="cpu", weights_only=False)
+
+    return config, read_artifact_file(path / CHECKPOINT, load, kind)

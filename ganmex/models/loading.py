@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.artifacts import load_artifact_dir, to_plain
+from ganmex.artifacts import CONFIG, artifact_kind, check_required, load_artifact_dir, to_plain
 from ganmex.data.info import DatasetInfo
 from ganmex.models.autoencoder import ConvAutoencoder
 from ganmex.models.classifiers import Classifier
@@ -40,6 +40,7 @@ def _frozen(net: torch.nn.Module, device: str | torch.device) -> torch.nn.Module
 def load_classifier(artifact_dir: str | Path, device: str | torch.device = "cpu") -> Classifier:
     """The trained network of a finished classifier (or oracle) artifact, frozen and in eval mode."""
     config, state = load_artifact_dir(artifact_dir, kinds=("classifier", "oracle"))
+    check_required(config, Path(artifact_dir) / CONFIG, artifact_kind(config))
     section = config.get("classifier") or config["oracle"]
     net = build_classifier(section, DatasetInfo.from_dict(config["dataset_info"]))
     net.load_state_dict(state["state_dict"])
@@ -51,6 +52,7 @@ def load_counterfactual_generator(
 ) -> CounterfactualGenerator:
     """The generator of a finished gan artifact (its EMA weights when trained with EMA and `ema`)."""
     config, state = load_artifact_dir(artifact_dir, kinds=("gan",))
+    check_required(config, Path(artifact_dir) / CONFIG, "gan")
     info = config["dataset_info"]
     generator = instantiate(
         config["gan"]["generator"],

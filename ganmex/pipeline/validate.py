@@ -251,10 +251,26 @@ def check_gan_batch(cfg: DictConfig) -> None:
         )
 
 
+def check_accelerator(cfg: DictConfig) -> None:
+    """`trainer=gpu` (or ddp) on a machine without CUDA fails in Lightning with a long message about
+    devices; say which trainer to pick instead."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but this machine has no CUDA GPU; run with trainer=cpu "
+            f"(or trainer=ddp_cpu for several CPU processes)"
+        )
+
+
 def check_config(cfg: DictConfig) -> None:
     """Every start-up check, in order of cost."""
     check_positive(cfg)
     check_at_least_one(cfg)
+    check_accelerator(cfg)
     check_gan_batch(cfg)
     check_normalisation(cfg)
     check_classifier_fits(cfg)

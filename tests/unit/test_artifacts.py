@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from ganmex import artifacts
 from ganmex.artifacts import Artifact, artifact_kind, load_artifact_dir
-from ganmex.errors import ArtifactLockedError, ConfigError, DiskFullError
+from ganmex.errors import ArtifactLockedError, ConfigError, DamagedArtifactError, DiskFullError
 
 HOLD_S = 1.5
 
@@ -151,3 +151,50 @@ def test_the_lock_file_is_gone_once_released_and_the_lock_still_excludes(held_lo
     with held_lock.lock(timeout_s=60):  # waited on the file the holder deleted as it let go
         assert held_lock.lock_path.is_file()
     assert not held_lock.lock_path.exists()
+
+
+def _finished_classifier(root: Path) -> Artifact:
+    artifact = Artifact("classifier", "k6", root)
+    record = {
+        "dataset_info": {"num_classes": 2},
+        "classifier": {"name": "mnist_cnn", "net": {"_target_": "x"}},
+    }
+    artifact.commit({"state_dict": {"w": torch.ones(1000)}}, record, {"test/acc": 0.9})
+    return artifact
+
+
+@pytest.mark.parametrize(
+    "damage, detail",
+    [
+        (
+            lambda a: a.checkpoint.write_bytes(b""),
+            "checkpoint.ckpt is damaged or cut short (ValueError: the file is empty)",
+        ),
+        (
+            lambda a: a.checkpoint.write_bytes(a.checkpoint.read_bytes()[:500]),
+            "checkpoint.ckpt is damaged or cut short",
+        ),
+        (
+            lambda a: (a.path / "config.yaml").write_text(
+                (a.path / "config.yaml").read_text().split("  net:")[0]
+            ),
+            "config.yaml is damaged or cut short (KeyError: 'no classifier.net')",
+        ),
+        (
+            lambda a: (a.path / "config.yaml").write_text("stage: classifier\ndataset_info: {num_cl"),
+            "config.yaml is damaged",
+        ),
+    ],
+    ids=["empty-checkpoint", "truncated-checkpoint", "config-cut-before-net", "config-cut-mid-line"],
+)
+def test_a_damaged_artifact_file_is_named_with_the_way_back(tmp_path, damage, detail):
+    artifact = _finished_classifier(tmp_path)
+    damage(artifact)
+    from ganmex.models.loading import load_classifier
+
+    with pytest.raises(DamagedArtifactError) as info:
+        load_classifier(artifact.path)
+    message = str(info.value)
+    assert message.startswith(f"{artifact.path}/{detail}")
+    assert f"delete {artifact.path} and rerun `python train.py stage=classifier`" in message
+    assert "\n" not in message
