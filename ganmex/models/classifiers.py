@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ganmex.models.inputs import FORWARD_TOLERANCE, as_pixels
+from ganmex.models.inputs import classifier_input
 
 
 class Normalize(nn.Module):
@@ -43,9 +43,7 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for pixels x (N, C, H, W) in [0, 1]; uint8 is divided by 255. In eval mode (every
         loaded classifier) floats far outside [0, 1], e.g. 0..255, raise ValueError (`models.inputs`)."""
-        if x.dtype == torch.uint8 or not self.training:
-            x = as_pixels(x, tolerance=FORWARD_TOLERANCE)
-        return self.head(self.features(x))
+        return self.head(self.features(classifier_input(x, self.training)))
 
 
 def _flat_size(module: nn.Module, channels: int, image_size: int) -> int:
