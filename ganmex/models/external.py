@@ -9,7 +9,9 @@ line naming the file or key and the fix.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -142,13 +144,16 @@ def _plain(node: Any) -> Any:
 
 
 def build_net(net: Mapping, **defaults: Any) -> nn.Module:
-    """Instantiate `classifier.net`; an unimportable `_target_` or bad arguments give one line."""
+    """Instantiate `classifier.net` (importable from PYTHONPATH or the working directory); an
+    unimportable `_target_` or bad arguments give one line."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     conf = OmegaConf.create(dict(net))
     extra = {k: v for k, v in defaults.items() if k not in conf}
+    if os.getcwd() not in sys.path:  # a class defined beside where the run starts, as `python -m` finds it
+        sys.path.append(os.getcwd())
     try:
         return instantiate(conf, **extra)
     except InstantiationException as error:
@@ -285,10 +290,12 @@ def wrap_classifier(
     if (mean is None) != (std is None):
         raise ModelImportError("give classifier.input.mean and classifier.input.std together, or neither")
     normalize: nn.Module = nn.Identity() if mean is None else Normalize(list(mean), list(std))
-    model = _allow_mode_switch(model).eval().requires_grad_(False)
+    model = _allow_mode_switch(model)
     if feature_layer:
-        return ImportedClassifierWithFeatures(model, normalize, feature_layer).eval()
-    return ImportedClassifier(model, normalize).eval()
+        wrapped: ImportedClassifier = ImportedClassifierWithFeatures(model, normalize, feature_layer)
+    else:
+        wrapped = ImportedClassifier(model, normalize)
+    return wrapped.eval().requires_grad_(False)  # on the wrapper: a ScriptModule refuses requires_grad_
 
 
 def imported_classifier(section: Mapping, model_file: Path, fmt: str) -> ImportedClassifier:

@@ -106,7 +106,7 @@ class ExternalClassifierStage(TrainedStage):
         datamodule = self.datamodule()
         module = self.build_module(datamodule)
         work_dir = artifact.begin()
-        trainer = build_trainer(self.cfg, self.section, work_dir, None, enable_checkpointing=False)
+        trainer = build_trainer(self.cfg, self.section, work_dir)
         trainer.validate(module, datamodule=datamodule, verbose=False)
         metrics = scalar_metrics(trainer.callback_metrics, ("val/",))
         trainer.test(module, datamodule=datamodule, verbose=False)
