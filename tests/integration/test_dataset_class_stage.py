@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ganmex.pipeline.runner import run
 
-TARGET = "tests.integration.test_dataset_class.DigitImages"
+TARGET = "tests.integration.test_dataset_class_stage.DigitImages"
 # the first TRAIN_PER_CLASS digits of every class are the training set, the rest the test set
 TRAIN_PER_CLASS = 400
 
@@ -37,7 +37,7 @@ class DigitImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int):
-        image = Image.fromarray(self.images[index], mode="L")
+        image = Image.fromarray(self.images[index])  # 2-D uint8: a greyscale PIL image
         return (self.transform(image) if self.transform else image), int(self.labels[index])
 
 
