@@ -74,7 +74,7 @@ def _torch_load_weights(path: Path) -> Any:
         if "Weights only load failed" in str(error):
             raise _PickledObject(str(path)) from None
         raise _not_a_model(path, error) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # torch.load raises many types for a file that is no checkpoint
         raise _not_a_model(path, error) from None
 
 
@@ -168,8 +168,8 @@ def _fit_weights(model: nn.Module, state: Mapping[str, Tensor], path: Path, targ
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        details = " ".join(str(error).split())
-        details = details.split(":", 1)[-1].strip()[:300]
+        # Lightning-style "Error(s) in loading state_dict for X:\n\tMissing key(s) ...": keep the keys
+        details = " ".join(str(error).split(":", 1)[-1].split())[:300]
         raise ModelImportError(
             f"the weights in classifier.path={path} do not fit classifier.net._target_={target} "
             f"({details}); set classifier.net to the class and arguments they were saved from"
