@@ -13,6 +13,8 @@ _LAZY = {
     "load_classifier": "ganmex.models.loading",
     "load_counterfactual_generator": "ganmex.models.loading",
     "load_autoencoder": "ganmex.models.loading",
+    "wrap_classifier": "ganmex.models.external",
+    "load_model_file": "ganmex.models.external",
 }
 __all__ = [*_LAZY, "__version__"]
 

@@ -64,3 +64,13 @@ def tree_fingerprint(root: Path, suffixes: tuple[str, ...]) -> str:
         stat = path.stat()
         h.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+def tensors_sha256(tensors: list) -> str:
+    """sha256 over the dtypes, shapes and bytes of tensors, in order: data built in memory (a user's
+    Dataset class) fingerprints by what it holds."""
+    h = hashlib.sha256()
+    for tensor in tensors:
+        h.update(f"{tensor.dtype}\0{tuple(tensor.shape)}\n".encode())
+        h.update(tensor.contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2 import functional as F
 
 from ganmex.data.base import SplitImageDataModule
 from ganmex.data.errors import DataFileError, DatasetNotFoundError
 from ganmex.data.fingerprint import tree_fingerprint
+from ganmex.data.items import resize_square
 from ganmex.data.tensor_dataset import ImageTensorDataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -83,7 +83,7 @@ class ImageFolderDataModule(SplitImageDataModule):
         for label, name in enumerate(self.class_names):
             for path in image_files(self.root / name):
                 image = self._decode(path, mode)
-                image = F.resize(image, [self.image_size, self.image_size], antialias=True)
+                image = resize_square(image, self.image_size)
                 images.append(image)
                 labels.append(label)
         if not images:

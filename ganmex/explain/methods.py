@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -37,8 +38,11 @@ import torch
 from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import Tensor, nn
 
+from ganmex.explain.hookable import HooksUnsupported, hookable
 from ganmex.explain.target import PairOutput, check_output, check_pairs
 from ganmex.models.inputs import as_pixels, noisy_inputs
+
+log = logging.getLogger(__name__)
 
 BASELINE_KINDS = ("none", "per_example", "reference_set")
 METHODS: dict[str, type[AttributionMethod]] = {}
@@ -68,6 +72,11 @@ class AttributionMethod(ABC):
     ) -> Tensor:
         """model returns logits (N, C) on [0,1] pixels; returns attributions shaped like inputs, for the
         configured output (logit_c - logit_t or logit_c, from ganmex.explain.target)."""
+
+    def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
+        """The model this method can attribute (a hook-ready copy for DeepLIFT and LRP); raises
+        HooksUnsupported naming why it cannot explain `model` at all."""
+        return model
 
     def check_baselines(self, inputs: Tensor, baselines: Tensor | None) -> None:
         """Clear errors when a baseline of the wrong kind reaches this method."""
@@ -162,7 +171,7 @@ class CaptumMethod(AttributionMethod):
         noise = noisy_inputs(self.noise_std) if self.noise_std else contextlib.nullcontext()
         with gradients_on(), seeded(self.seed), noise, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*hooks and attributes on non-linear.*")
-            forward = PairOutput(model, self.output)
+            forward = PairOutput(self.prepare(model, inputs), self.output)
             attributor = self.build(forward)
             inputs = inputs.detach().clone().requires_grad_(True)
             baselines = baselines.detach().clone() if baselines is not None else None
@@ -245,6 +254,9 @@ class DeepLift(CaptumMethod):
         super().__init__(**kw)
         self.eps = eps
 
+    def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
+        return hookable(model, inputs)
+
     def build(self, forward: PairOutput) -> Any:
         return ca.DeepLift(forward, eps=self.eps)
 
@@ -254,6 +266,9 @@ class DeepLiftShap(CaptumMethod):
     """DeepLIFT averaged over a reference set (SHAP values approximation)."""
 
     baseline_kind = "reference_set"
+
+    def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
+        return hookable(model, inputs)
 
     def build(self, forward: PairOutput) -> Any:
         return ca.DeepLiftShap(forward)
@@ -321,15 +336,25 @@ class LRP(AttributionMethod):
 
     @staticmethod
     def split(model: nn.Module) -> tuple[list[nn.Module], nn.Linear]:
-        """(layers before the last Linear, last Linear) for our Classifier or an nn.Sequential."""
+        """(layers before the last Linear, last Linear) for our Classifier, an imported classifier
+        whose network is an nn.Sequential, or an nn.Sequential."""
         if hasattr(model, "normalize") and hasattr(model, "body") and isinstance(model.head, nn.Linear):
             return [model.normalize, model.body], model.head
+        if hasattr(model, "normalize") and isinstance(getattr(model, "net", None), nn.Sequential):
+            trunk, head = LRP.split(model.net)
+            return [model.normalize, *trunk], head
         if isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear):
             return list(model[:-1]), model[-1]
-        raise TypeError(
-            "LRP needs a model ending in nn.Linear (a ganmex Classifier or nn.Sequential); "
-            f"got {type(model).__name__}"
+        inner = getattr(model, "net", model)
+        raise HooksUnsupported(
+            "LRP needs the network as an nn.Sequential ending in nn.Linear (or a ganmex Classifier); "
+            f"got {type(inner).__name__}"
         )
+
+    def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
+        model = hookable(model, inputs, check_rules=False)  # attach_rules names layers without a rule
+        self.split(model)
+        return model
 
     def attach_rules(self, model: nn.Module) -> None:
         from ganmex.models.classifiers import Normalize
@@ -355,7 +380,7 @@ class LRP(AttributionMethod):
         self, model: nn.Module, inputs: Tensor, baselines: Tensor | None, source: Tensor, target: Tensor
     ) -> Tensor:
         check_pairs(inputs, source, target)
-        trunk, head = self.split(model)
+        trunk, head = self.split(self.prepare(model, inputs))
         pairs = torch.stack([source, target], 1).to(inputs.device).long()
         with gradients_on():
             out = torch.zeros_like(inputs)
@@ -493,6 +518,9 @@ class NoiseTunnel(CaptumMethod):
         self.baseline_kind = method.baseline_kind
         self.noise_std = stdevs
 
+    def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
+        return self.method.prepare(model, inputs)
+
     def build(self, forward: PairOutput) -> Any:
         return ca.NoiseTunnel(self.method.build(forward))
 
@@ -525,6 +553,23 @@ def build_methods(config: Mapping | None, **overrides: Any) -> dict[str, Attribu
         method.name = str(name)
         methods[str(name)] = method
     return methods
+
+
+def applicable_methods(
+    methods: Mapping[str, AttributionMethod], model: nn.Module, example: Tensor
+) -> dict[str, AttributionMethod]:
+    """The methods that can explain `model`; each one that cannot is left out with one logged line
+    (DeepLIFT on a TorchScript model, LRP on a network that is not an nn.Sequential, ...)."""
+    usable = {}
+    for name, method in methods.items():
+        try:
+            with gradients_on():
+                method.prepare(model, example[:1])
+        except HooksUnsupported as reason:
+            log.warning("skipping attribution method %s: %s", name, reason)
+            continue
+        usable[name] = method
+    return usable
 
 
 def method_by_name(name: str, **kwargs: Any) -> AttributionMethod:

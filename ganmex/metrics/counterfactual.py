@@ -3,13 +3,15 @@ valid, close, sparse and realistic member of the target class?
 
 Realism (FID, KID) is measured with torchmetrics in a classifier's penultimate feature space
 `features(x)`, because Inception weights cannot be downloaded here: the independent oracle g's when one
-is given (f's own features would reward images that merely fool f), else the explained model f's.
+is given (f's own features would reward images that merely fool f), else the explained model f's. A judge
+without `features` (an imported classifier without `classifier.feature_layer`) gets NaN FID/KID.
 Numbers are comparable between baselines judged by one network, not with published Inception FIDs.
 With an oracle, `oracle_validity` asks whether g, too, sees the target class in x'.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import torch
@@ -21,6 +23,8 @@ from torchmetrics.utilities import dim_zero_cat
 
 from ganmex.metrics.scoring import check_images
 from ganmex.tensors import as_labels
+
+log = logging.getLogger(__name__)
 
 
 class _Precomputed(nn.Module):
@@ -97,10 +101,7 @@ class CounterfactualQuality(Metric):
         self.kid_subset_size = int(kid_subset_size)
         self.seed = int(seed)
         self.nn_chunk = int(nn_chunk)
-        if oracle is not None and not hasattr(oracle, "features"):
-            raise ValueError(
-                f"oracle {type(oracle).__name__} has no .features(x); FID/KID need its penultimate features"
-            )
+        self._said_no_features = False
         self._oracle = (
             None if oracle is None else oracle.eval(),
         )  # a tuple: the judge is no child module (not in state_dict, not moved)
@@ -140,19 +141,23 @@ class CounterfactualQuality(Metric):
         n = x.shape[0]
         as_labels(source, n, x.device, "source")
         target = as_labels(target, n, x.device, "target")
-        if not hasattr(model, "features"):
-            raise ValueError(
-                f"{type(model).__name__} has no .features(x); FID/KID need the penultimate features"
-            )
         real = x if real is None else check_images(real, "real")
         oracle = self.oracle
         judge = model if oracle is None else oracle
+        if not hasattr(judge, "features") and not self._said_no_features:
+            log.info(
+                "FID/KID skipped: %s exposes no penultimate features (an imported classifier: set "
+                "classifier.feature_layer, or train an oracle)",
+                type(judge).__name__,
+            )
+            self._said_no_features = True
         with torch.no_grad():
             self.validity.append((model(cf).argmax(1) == target).to(x.dtype))
             if oracle is not None:
                 self.oracle_validity.append((oracle(cf).argmax(1) == target).to(x.dtype))
-            self.real_features.append(judge.features(real).flatten(1).double())
-            self.fake_features.append(judge.features(cf).flatten(1).double())
+            if hasattr(judge, "features"):
+                self.real_features.append(judge.features(real).flatten(1).double())
+                self.fake_features.append(judge.features(cf).flatten(1).double())
         delta = (cf - x).flatten(1)
         self.l1_per_pixel.append(delta.abs().mean(1))
         self.l1.append(delta.abs().sum(1))
@@ -166,9 +171,9 @@ class CounterfactualQuality(Metric):
         """The independent judge g (frozen, eval mode), or None."""
         return self._oracle[0]
 
-    def _realism(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        nan = torch.tensor(float("nan"), device=real.device)
-        if min(real.shape[0], fake.shape[0]) < 2:
+    def _realism(self, real: Tensor | None, fake: Tensor | None) -> dict[str, Tensor]:
+        if real is None or fake is None or min(real.shape[0], fake.shape[0]) < 2:
+            nan = torch.tensor(float("nan"))
             return {"fid": nan, "kid_mean": nan, "kid_std": nan}
         dim = real.shape[1]
         fid = FrechetInceptionDistance(feature=_Precomputed(dim)).to(real.device)
@@ -196,5 +201,6 @@ class CounterfactualQuality(Metric):
             out["oracle_validity"] = dim_zero_cat(self.oracle_validity)
         if self.train_images is not None:
             out["nearest_train_l2"] = dim_zero_cat(self.nearest_train_l2)
-        out.update(self._realism(dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features)))
+        features = [dim_zero_cat(f) if len(f) else None for f in (self.real_features, self.fake_features)]
+        out.update(self._realism(*features))
         return out

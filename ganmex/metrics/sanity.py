@@ -21,13 +21,18 @@ from ganmex.tensors import as_labels
 ModelExplainFn = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]
 
 
+def _randomisable(module: nn.Module) -> bool:
+    return hasattr(module, "reset_parameters") and any(True for _ in module.parameters(recurse=False))
+
+
+def has_randomisable_layers(model: nn.Module) -> bool:
+    """False for models whose layers cannot be re-initialised (TorchScript, exported graphs)."""
+    return any(_randomisable(m) for m in model.modules())
+
+
 def randomisable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules with their own parameters and a `reset_parameters`, from the output back to the input."""
-    layers = [
-        (name, m)
-        for name, m in model.named_modules()
-        if any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters")
-    ]
+    layers = [(name, m) for name, m in model.named_modules() if _randomisable(m)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no layer with parameters to randomise")
     return layers[::-1]

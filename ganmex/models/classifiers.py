@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ganmex.models.inputs import as_pixels, forward_tolerance
+from ganmex.models.inputs import classifier_input
 
 
 class Normalize(nn.Module):
@@ -44,9 +44,7 @@ class Classifier(nn.Module):
         """Logits for pixels x (N, C, H, W) in [0, 1]; uint8 is divided by 255. In eval mode (every
         loaded classifier) floats outside [0, 1], e.g. 0..255 or [-1, 1], raise ValueError; methods that add
         noise on purpose widen the range with `models.inputs.noisy_inputs` (`models.inputs`)."""
-        if x.dtype == torch.uint8 or not self.training:
-            x = as_pixels(x, tolerance=forward_tolerance())
-        return self.head(self.features(x))
+        return self.head(self.features(classifier_input(x, self.training)))
 
 
 def _flat_size(module: nn.Module, channels: int, image_size: int) -> int:

@@ -71,6 +71,15 @@ def as_pixels(x: torch.Tensor, name: str = "x", tolerance: float = STRICT_TOLERA
     return x
 
 
+def classifier_input(x: torch.Tensor, training: bool) -> torch.Tensor:
+    """What a classifier's forward takes: uint8 always becomes pixels; in eval mode (every loaded
+    classifier) floats outside [0, 1] are refused (beyond the noise of `noisy_inputs`), in training mode
+    augmented batches pass as they are."""
+    if x.dtype == torch.uint8 or not training:
+        return as_pixels(x, tolerance=forward_tolerance())
+    return x
+
+
 def as_targets(
     target: torch.Tensor | int | float, n: int, num_classes: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:

@@ -18,6 +18,7 @@ from ganmex.data.info import DatasetInfo
 from ganmex.models.autoencoder import ConvAutoencoder
 from ganmex.models.classifiers import Classifier
 from ganmex.models.counterfactual import CounterfactualGenerator
+from ganmex.models.external import imported_classifier
 
 
 def build_classifier(classifier_cfg: DictConfig | Mapping, info: DatasetInfo) -> Classifier:
@@ -37,11 +38,14 @@ def _frozen(net: torch.nn.Module, device: str | torch.device) -> torch.nn.Module
     return net.to(device)
 
 
-def load_classifier(artifact_dir: str | Path, device: str | torch.device = "cpu") -> Classifier:
-    """The trained network of a finished classifier (or oracle) artifact, frozen and in eval mode."""
+def load_classifier(artifact_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The network of a finished classifier (or oracle) artifact, trained or imported; frozen, eval mode."""
     config, state = load_artifact_dir(artifact_dir, kinds=("classifier", "oracle"))
     check_required(config, Path(artifact_dir) / CONFIG, artifact_kind(config))
     section = config.get("classifier") or config["oracle"]
+    if "external_format" in state:  # imported (classifier=external): the model file travels in the artifact
+        net = imported_classifier(section, Path(artifact_dir) / state["model_file"], state["external_format"])
+        return _frozen(net, device)
     net = build_classifier(section, DatasetInfo.from_dict(config["dataset_info"]))
     net.load_state_dict(state["state_dict"])
     return _frozen(net, device)

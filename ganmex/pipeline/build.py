@@ -8,17 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.data.base import ImageDataModule
+from ganmex.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
 def build_datamodule(dataset_cfg: DictConfig, **overrides: Any) -> ImageDataModule:
-    return instantiate(dataset_cfg, **overrides, _convert_="all")
+    """The dataset's DataModule. Its own refusals (a ConfigError, a missing file) are raised as they are,
+    not wrapped in Hydra's InstantiationException, so that the CLI shows them as one line."""
+    try:
+        return instantiate(dataset_cfg, **overrides, _convert_="all")
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ConfigError | FileNotFoundError):
+            raise error.__cause__ from None
+        raise
 
 
 def _instantiate_named(group: DictConfig | None, fill: Mapping[str, Any]) -> list:

@@ -47,9 +47,17 @@ class OracleStage(ClassifierStage):
         return int(self.settings.seed)
 
 
+def classifier_stage(cfg: DictConfig) -> TrainedStage:
+    """The stage that makes this config's classifier: trained, or imported (`classifier=external`)."""
+    from ganmex.pipeline.external_classifier_stage import ExternalClassifierStage, is_external
+
+    return ExternalClassifierStage(cfg) if is_external(cfg.classifier) else ClassifierStage(cfg)
+
+
 def classifier_artifact(cfg: DictConfig) -> Artifact:
-    """Where this config's classifier lives: the hash covers data, architecture, budget and seed."""
-    return ClassifierStage(cfg).artifact()
+    """Where this config's classifier lives: the hash covers data, architecture, budget and seed (for an
+    imported model: the file's content, format and input convention)."""
+    return classifier_stage(cfg).artifact()
 
 
 def oracle_artifact(cfg: DictConfig) -> Artifact:

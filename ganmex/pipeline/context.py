@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -20,6 +21,7 @@ from ganmex.data.base import DatasetInfo, ImageDataModule
 from ganmex.data.info import check_compatible
 from ganmex.errors import ConfigError, check_choice
 from ganmex.explain.baselines import BaselineContext
+from ganmex.explain.methods import AttributionMethod, applicable_methods, build_methods
 from ganmex.models.loading import load_classifier, load_counterfactual_generator
 from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact, oracle_artifact
@@ -80,6 +82,13 @@ class EvalContext:
         classifier = load_classifier(artifact.path, chosen)
         check_finite_module(classifier, f"classifier artifact {artifact.path}")
         return cls(cfg, artifact, classifier, trained, datamodule, datamodule.dataset("test"), chosen)
+
+    def methods(self, config: DictConfig | None, **overrides: Any) -> dict[str, AttributionMethod]:
+        """The configured attribution methods that can explain this classifier; each one that cannot
+        (DeepLIFT on a TorchScript model, ...) is left out with one logged line."""
+        methods = build_methods(config, **overrides)
+        example = self.test[0][0].unsqueeze(0).to(self.device)
+        return applicable_methods(methods, self.classifier, example)
 
     @property
     def name(self) -> str:

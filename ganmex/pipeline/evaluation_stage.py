@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganmex.errors import ConfigError
 from ganmex.explain.baselines import build_baselines, instantiate_baselines, needed_context
-from ganmex.explain.methods import build_methods
+from ganmex.metrics.sanity import has_randomisable_layers
 from ganmex.pipeline.build import build_trainer
 from ganmex.pipeline.context import EvalContext, gan_enabled
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
@@ -73,7 +73,7 @@ def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
     ev = cfg.evaluation
     if ev.score not in SCORE_TO_OUTPUT:
         raise ConfigError(f"evaluation.score={ev.score!r}; choose one of {', '.join(SCORE_TO_OUTPUT)}")
-    methods = build_methods(cfg.get("attribution"), output=SCORE_TO_OUTPUT[ev.score])
+    methods = context.methods(cfg.get("attribution"), output=SCORE_TO_OUTPUT[ev.score])
     if not methods:
         raise ConfigError(
             "no attribution methods configured; e.g. attribution=[integrated_gradients,deeplift]"
@@ -93,6 +93,12 @@ def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
             f"({', '.join(references)}) nor `baseline`"
         )
     metric_configs = {name: conf for name, conf in ev.metrics.items() if conf is not None}
+    if "sanity" in metric_configs and not has_randomisable_layers(context.classifier):
+        log.warning(
+            "skipping the cascading-randomisation sanity check: the classifier has no layer with "
+            "reset_parameters to re-initialise (a TorchScript model or an exported graph)"
+        )
+        metric_configs.pop("sanity")
     return EvaluationPlan(
         methods=methods,
         baselines=baselines,

@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 from ganmex.errors import ConfigError
 from ganmex.explain.api import explain_all
 from ganmex.explain.baselines import instantiate_baselines, needed_context
-from ganmex.explain.methods import build_methods
 from ganmex.explain.pairs import select_pairs
 from ganmex.pipeline.context import EvalContext
 from ganmex.pipeline.stage import StageResult
@@ -47,7 +46,7 @@ def run_explain_mode(cfg: DictConfig) -> StageResult:
     labels = labels.to(context.device)
     classifier = context.classifier
 
-    methods = build_methods(cfg.attribution, output=settings.output)
+    methods = context.methods(cfg.attribution, output=settings.output)
     baselines = instantiate_baselines(cfg.baselines)
     baseline_context = context.baseline_context(needed_context(baselines))
     for baseline in baselines.values():

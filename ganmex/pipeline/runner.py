@@ -34,12 +34,12 @@ def stage_runners() -> dict[str, Callable[[DictConfig], StageResult]]:
     """Stage name -> the function that runs it. Imported here rather than at the top so that
     validating a config does not pay for Lightning, Captum and the models."""
     from ganmex.pipeline.autoencoder_stage import AutoencoderStage
-    from ganmex.pipeline.classifier_stage import ClassifierStage, OracleStage
+    from ganmex.pipeline.classifier_stage import OracleStage, classifier_stage
     from ganmex.pipeline.evaluate_stage import run_evaluate_stage
     from ganmex.pipeline.gan_stage import GanStage
 
     return {
-        "classifier": lambda cfg: ClassifierStage(cfg).run(),
+        "classifier": lambda cfg: classifier_stage(cfg).run(),
         "oracle": lambda cfg: OracleStage(cfg).run(),
         "gan": lambda cfg: GanStage(cfg).run(),
         "autoencoder": lambda cfg: AutoencoderStage(cfg).run(),

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ganmex.errors import ConfigError
+from ganmex.errors import ConfigError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,9 @@ def check_classifier_fits(cfg: DictConfig) -> None:
     from ganmex.models.loading import build_classifier
 
     d = cfg.dataset
+    if cfg.classifier.get("name") == "external":
+        check_external_classifier(cfg)
+        return
     info = DatasetInfo("check", d.num_classes, d.channels, d.image_size, tuple(d.mean), tuple(d.std))
     try:
         net = build_classifier(cfg.classifier, info).eval()
@@ -222,6 +225,31 @@ def check_classifier_fits(cfg: DictConfig) -> None:
             f"dataset.num_classes={d.num_classes}; expected ({DRY_BATCH}, {d.num_classes})"
         )
     check_image_size(cfg)
+
+
+def check_external_classifier(cfg: DictConfig) -> None:
+    """`classifier=external` without loading the model: a file to read, a format, and an input
+    convention with one value per channel (the model itself is checked when it is imported)."""
+    from ganmex.models.external import FORMAT_SETTINGS
+
+    c, d = cfg.classifier, cfg.dataset
+    if c.get("artifact"):
+        return
+    if not c.get("path"):
+        raise ConfigError("classifier=external needs classifier.path=<your model file> (docs/own_model.md)")
+    if not Path(str(c.path)).expanduser().is_file():
+        raise ConfigError(f"classifier.path={c.path} does not exist; pass the model file's path")
+    check_choice("classifier.format", c.get("format", "auto"), FORMAT_SETTINGS)
+    convention = c.get("input") or {}
+    for key in ("mean", "std"):
+        values = convention.get(key)
+        if values is not None and len(values) != d.channels:
+            raise ConfigError(
+                f"classifier.input.{key}={list(values)} has {len(values)} values but the dataset has "
+                f"dataset.channels={d.channels}; give one value per channel"
+            )
+    if (convention.get("mean") is None) != (convention.get("std") is None):
+        raise ConfigError("give classifier.input.mean and classifier.input.std together, or neither")
 
 
 def check_gan_batch(cfg: DictConfig) -> None:

@@ -14,13 +14,14 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
 class ClassifierModule(L.LightningModule):
-    """Cross-entropy training with accuracy per split and per-class accuracy on test."""
+    """Cross-entropy training with accuracy per split and per-class accuracy on test (without an
+    optimizer it only scores a finished network: an imported one)."""
 
     def __init__(
         self,
         net: nn.Module,
         num_classes: int,
-        optimizer: OptimizerFactory,
+        optimizer: OptimizerFactory | None = None,
         scheduler: Callable | None = None,
     ) -> None:
         super().__init__()
@@ -69,6 +70,8 @@ class ClassifierModule(L.LightningModule):
         self.test_per_class.reset()
 
     def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise ValueError("this ClassifierModule only scores an imported model: it has no optimizer")
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer

@@ -109,9 +109,10 @@ class GanmexModule(L.LightningModule):
         has_dropout = bool(dropout_layers(classifier))
         if cls_dropout and not has_dropout:
             log.warning(
-                "gan.loss.cls_dropout=true has no effect: %s has no dropout layer (the class loss sees f "
-                "as it is); set gan.loss.cls_dropout=false to silence this",
-                type(classifier).__name__,
+                "gan.loss.cls_dropout=true is off: %s has no dropout module to sample (TorchScript and "
+                "exported graphs fix dropout when saved; functional dropout is not a module), so the class "
+                "loss sees f as it is; set gan.loss.cls_dropout=false to silence this",
+                type(getattr(classifier, "net", classifier)).__name__,
             )
         self.cls_dropout = cls_dropout
         # without sampled dropout every draw of f is the same: one draw

@@ -142,3 +142,12 @@ def test_image_folder_missing_root_is_clear(tmp_path):
         ImageFolderDataModule(
             root=str(tmp_path / "nope"), channels=3, image_size=16, mean=[0.5] * 3, std=[0.25] * 3
         )
+
+
+def test_a_datamodule_refusal_is_not_wrapped_by_hydra(make_config, tmp_path):
+    """build_datamodule raises the datamodule's own error, which the CLI shows as one line."""
+    from ganmex.pipeline.build import build_datamodule
+
+    cfg = make_config(["dataset=image_folder", f"dataset.root={tmp_path / 'nope'}"]).dataset
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):
+        build_datamodule(cfg)

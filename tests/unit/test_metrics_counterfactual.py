@@ -71,8 +71,25 @@ def test_kid_subset_shrinks_to_small_sets_and_errors_are_clear():
     assert torch.isfinite(m.compute()["kid_mean"])
     with pytest.raises(ValueError, match=r"counterfactuals \(6, 1, 4, 3\) must have the inputs' shape"):
         m.update(model, torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 3), 0, 1)
-    with pytest.raises(ValueError, match="has no .features"):
-        m.update(nn.Flatten(), torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 4), 0, 1)
+
+
+def test_a_judge_without_features_skips_fid_and_kid_with_one_line(caplog):
+    """An imported classifier without classifier.feature_layer: validity and distances, no FID/KID."""
+
+    class LogitsOnly(nn.Module):
+        def forward(self, x):
+            return torch.stack([x.flatten(1).mean(1), 1 - x.flatten(1).mean(1)], 1)
+
+    m = CounterfactualQuality()
+    x = torch.zeros(6, 1, 4, 4)
+    with caplog.at_level("INFO"):
+        m.update(LogitsOnly(), x, torch.ones(6, 1, 4, 4), 1, 0)
+        m.update(LogitsOnly(), x, torch.ones(6, 1, 4, 4), 1, 0)
+    out = m.compute()
+    assert out["validity"].tolist() == [1.0] * 12  # mean 1 -> logits (1, 0) -> class 0 = target
+    assert out["l1_per_pixel"].tolist() == [1.0] * 12
+    assert torch.isnan(out["fid"]) and torch.isnan(out["kid_mean"])
+    assert sum("FID/KID skipped" in r.message for r in caplog.records) == 1
 
 
 class Fixed(nn.Module):
@@ -105,8 +122,9 @@ def test_oracle_validity_matches_a_hand_count_and_fid_moves_to_the_oracle_space(
     without = CounterfactualQuality(kid_subset_size=4, kid_subsets=2)
     without.update(model, x, cf, 0, target)
     assert "oracle_validity" not in without.compute()
-    with pytest.raises(ValueError, match="oracle Flatten has no .features"):
-        CounterfactualQuality(oracle=nn.Flatten())
+    featureless = CounterfactualQuality(oracle=nn.Flatten(), kid_subset_size=4, kid_subsets=2)
+    featureless.update(model, x, cf, 0, target)  # the oracle judges validity; FID needs features: NaN
+    assert torch.isnan(featureless.compute()["fid"])
 
 
 def test_changed_pixel_share_and_l1_per_pixel_by_hand_with_a_custom_tolerance():

@@ -366,7 +366,7 @@ def test_cls_dropout_without_dropout_in_f_says_it_has_no_effect(caplog):
     f = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
     opt = _adam(1e-3)
     GanmexModule(Generator(1, 3, 8, 4, 0), Critic(1, 3, 8, 2), f, 3, opt, opt, cls_dropout=True)
-    assert "cls_dropout=true has no effect: Sequential has no dropout layer" in caplog.text
+    assert "cls_dropout=true is off: Sequential has no dropout module to sample" in caplog.text
 
 
 def test_keep_colour_removes_ink_of_another_hue_by_hand():
