@@ -152,7 +152,7 @@ def unquoted_non_ascii(argv: list[str]) -> str | None:
 # the optional Hydra plugins of the `[sweeps]` extra, by the override that needs them
 SWEEP_PLUGINS = {
     "hparams_search": "hydra_plugins.hydra_optuna_sweeper",
-    "hydra/sweeper": "hydra_plugins.hydra_optuna_sweeper",
+    "hydra/sweeper=optuna": "hydra_plugins.hydra_optuna_sweeper",
     "hydra/launcher=local": "hydra_plugins.hydra_joblib_launcher",
     "hydra/launcher=joblib": "hydra_plugins.hydra_joblib_launcher",
     "hydra/launcher=slurm": "hydra_plugins.hydra_submitit_launcher",
