@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from ganmex.data.errors import DatasetNotFoundError  # light: ganmex.data resolves its attributes lazily
 from ganmex.errors import ConfigError
 from ganmex.quiet import install_quiet_filters
-from ganmex.sweep_failures import in_multirun, record_failure
+from ganmex.sweep_failures import clear_failure, in_multirun, record_failure
 from ganmex.termination import Terminated, sigterm_raises
 
 log = logging.getLogger("ganmex")
@@ -70,6 +70,8 @@ def run_job(cfg: DictConfig) -> dict | None:
     from ganmex.pipeline.runner import run
 
     failed = True
+    if in_multirun():
+        clear_failure(cfg.paths.output_dir)
     try:
         with sigterm_raises():  # a preempted job must not look successful to its scheduler
             if uses_wandb(cfg):

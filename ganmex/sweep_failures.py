@@ -45,6 +45,11 @@ def record_failure(output_dir: str | Path, error: BaseException) -> None:
     path.write_text(json.dumps(record, indent=2))
 
 
+def clear_failure(output_dir: str | Path) -> None:
+    """Forget a failure recorded by an earlier run of this job (a sweep rerun into the same directory)."""
+    (Path(output_dir) / FAILED_JOB_FILE).unlink(missing_ok=True)
+
+
 def failed_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """The failure records under a sweep directory, in job order."""
     records = [json.loads(p.read_text()) for p in Path(sweep_dir).glob(f"*/{FAILED_JOB_FILE}")]
