@@ -256,11 +256,6 @@ class Artifact:
         self.partial_path.mkdir(parents=True, exist_ok=True)
         return self.partial_path
 
-    def discard_empty_partial(self) -> None:
-        """Remove the partial directory when nothing was written into it (a run that failed to start)."""
-        if self.partial_path.is_dir() and not any(self.partial_path.iterdir()):
-            self.partial_path.rmdir()
-
     def resume_checkpoint(self) -> Path | None:
         ckpt = self.partial_path / RESUME_CHECKPOINT
         return ckpt if ckpt.is_file() else None

@@ -203,14 +203,11 @@ class TrainedStage(ABC):
                 return self._reused(artifact, started)
             try:
                 metrics = self._train(artifact, started)
-            except BaseException as error:
-                artifact.discard_empty_partial()  # a failed start-up leaves no empty directory behind
-                if isinstance(error, Terminated):
-                    raise Terminated(
-                        f"{error} during {self.section} training: nothing was committed; rerun the same "
-                        f"command to resume from {artifact.partial_path}"
-                    ) from None
-                raise
+            except Terminated as stop:
+                raise Terminated(
+                    f"{stop} during {self.section} training: nothing was committed; rerun the same command "
+                    f"to resume from {artifact.partial_path}"
+                ) from None
         return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
 
     def _reused(self, artifact: Artifact, started: float) -> StageResult:
@@ -223,7 +220,7 @@ class TrainedStage(ABC):
         L.seed_everything(self.seed, workers=True)
         datamodule = self.datamodule()
         module = self.build_module(datamodule)
-        work_dir = artifact.begin()
+        work_dir = artifact.partial_path  # created just before fit: a failed start-up leaves no empty dir
         resume = usable_resume_checkpoint(artifact.resume_checkpoint(), module)
         if resume is not None:
             log.info("resuming %s training from %s", self.section, resume)
@@ -235,6 +232,7 @@ class TrainedStage(ABC):
             # one directory make Lightning write a second, stray last-v1.ckpt
             trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
         trainer.callbacks.extend([NonFiniteLossCallback(self.section), *extra])
+        artifact.begin()
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         if trainer.interrupted:  # Ctrl+C that Lightning handled without exiting: never commit half a stage
             raise UnsoundTrainingError(
