@@ -130,7 +130,7 @@ def bench_road(args: argparse.Namespace) -> list[str]:
     for name, options in ROAD_SOLVERS.items():
 
         def run(options: dict = options) -> np.ndarray:
-            metric = PerturbationCurve(num_steps=20, score="logit_c", max_batch=args.max_batch)
+            metric = PerturbationCurve(num_steps=20, contrast="logit_c", max_batch=args.max_batch)
             metric.update(model, x, a, y, y, NoisyLinearImputer(seed=0, **options))
             return metric.compute()["curve"].double().numpy()
 
@@ -175,7 +175,7 @@ def bench_deletion(args: argparse.Namespace) -> list[str]:
         metric = PerturbationCurve(
             num_steps=None,
             features_per_step=step,
-            score="logit_c",
+            contrast="logit_c",
             max_batch=args.max_batch,
             skip_unchanged=skip_unchanged,
         )

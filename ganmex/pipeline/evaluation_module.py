@@ -29,7 +29,7 @@ from ganmex.errors import ConfigError
 from ganmex.explain.api import explain_all, explain_plan
 from ganmex.explain.baselines import Baseline
 from ganmex.explain.methods import AttributionMethod
-from ganmex.explain.pairs import select_pairs
+from ganmex.explain.pairs import PairSelector
 from ganmex.metrics.protocol import CurveOutput, ExplainedBatch, LayerOutput, is_image, protocol_of
 from ganmex.report.progress import DEFAULT_INTERVAL_S, Progress
 from ganmex.report.records import NO_METHOD, EvalResults
@@ -47,10 +47,7 @@ class EvaluationPlan:
     metric_configs: Mapping[str, Any]
     references: dict[str, Any]
     curve_references: list[str]
-    pair_strategy: str = "runner_up"
-    use_labels: bool = False
-    fixed_target: int | None = None
-    seed: int = 0
+    pairs: PairSelector = field(default_factory=PairSelector)
     expensive_images: int = 100
     counterfactual_baselines: list[str] = field(default_factory=list)
     train_images: Tensor | None = None
@@ -169,13 +166,7 @@ class EvaluationModule(L.LightningModule):
         model = self.classifier
         with torch.no_grad():
             logits = model(x)
-        pairs = select_pairs(
-            logits,
-            self.plan.pair_strategy,
-            labels if self.plan.use_labels else None,
-            self.plan.fixed_target,
-            self.plan.seed + batch_idx,
-        )
+        pairs = self.plan.pairs.select(logits, labels, offset=batch_idx)
         if len(pairs) == 0:
             return
         xp, source, target = x[pairs.index], pairs.source, pairs.target
@@ -184,7 +175,7 @@ class EvaluationModule(L.LightningModule):
             "x": xp,
             "source": source,
             "target": target,
-            "example_ids": self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pair_strategy),
+            "example_ids": self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pairs.strategy),
             "masks": self._pair_masks(image_ids, pairs.index),
         }
         self._progress(f"batch {batch_idx + 1}: explaining {len(xp)} pairs")

@@ -148,3 +148,29 @@ def test_a_metric_without_target_is_one_clear_error():
 
     with pytest.raises(ConfigError, match=r"evaluation.metrics.gini has no _target_; name a metric class"):
         _module({"gini": {"eps": 1.0e-7}})
+
+
+class ScoredPairs(AttributionMass):
+    """Records each scored pair's global id (image index * classes + target under strategy=all)."""
+
+    def update(self, batch: ExplainedBatch) -> None:
+        self.values.append(batch.example_ids.float())
+
+
+def test_the_attributions_grid_shows_exactly_the_scored_pairs_under_strategy_all():
+    from ganmex.explain.pairs import PairSelector
+    from ganmex.pipeline.evaluation_stage import grid_pairs
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 4)).eval()
+    images = torch.rand(5, 1, 6, 6)
+    test = [(image, 0) for image in images]
+    module = _module({"pairs": {"_target_": f"{__name__}.ScoredPairs"}})
+    module.classifier = model
+    module.plan.pairs = PairSelector("all")
+    module.test_step((images, torch.zeros(5, dtype=torch.long), torch.arange(5)), 0)
+    scored = {int(r.value) for r in module.collect().records}
+    assert len(scored) == 5 * 3  # every image against each of its 3 other classes
+    x, pairs = grid_pairs(model, PairSelector("all"), test, count=2, batch_size=5, device="cpu")
+    shown = {int(i) * 4 + int(t) for i, t in zip(pairs.index, pairs.target, strict=True)}
+    assert shown == {i for i in scored if i // 4 < 2} and len(x) == 6
