@@ -95,7 +95,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--write", action="store_true", help="write the result to docs/notes/<today>-bench-metrics.md")
+    parser.add_argument("--write", action="store_true", help="also write docs/notes/<today>-bench-metrics.md")
     parser.add_argument("--road", action="store_true", help="ROAD: CG vs sparse LU imputation instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
