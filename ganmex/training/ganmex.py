@@ -308,7 +308,10 @@ class GanmexModule(L.LightningModule):
         real = to_gan(images)
         target = self.draw_targets(source)
         generator_batch = (batch_idx + 1) % self.n_critic == 0
-        with torch.set_grad_enabled(generator_batch):  # the graph only when the generator step needs it
+        graph = (
+            torch.enable_grad() if generator_batch else torch.no_grad()
+        )  # only the generator step needs it
+        with graph:
             fake, attention = self.generator.forward_with_mask(real, target)
         self._critic_step(real, source, target, fake, with_penalty=batch_idx % self.gp_every == 0)
         if generator_batch:
