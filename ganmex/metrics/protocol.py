@@ -150,6 +150,12 @@ def protocol_of(metric_class: type) -> dict[str, Any]:
         raise ValueError(
             f"{metric_class.__qualname__}.references={spec['references']!r}; choose one of {REFERENCE_SCOPES}"
         )
+    unknown = [f for f in spec["requires"] if f not in ExplainedBatch.__dataclass_fields__]
+    if unknown:
+        raise ValueError(
+            f"{metric_class.__qualname__}.requires names {unknown}, which ExplainedBatch has not; "
+            f"choose from {', '.join(ExplainedBatch.__dataclass_fields__)}"
+        )
     if spec["scope"] not in METRIC_SCOPES:
         raise ValueError(
             f"{metric_class.__qualname__}.scope={spec['scope']!r}; choose one of {METRIC_SCOPES}"

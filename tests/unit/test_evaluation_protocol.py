@@ -120,6 +120,17 @@ def test_a_class_without_the_protocol_is_one_clear_error():
         protocol_of(nn.Linear)
 
 
+class NeedsMask(AttributionMass):
+    requires = ("attributions", "mask")  # a typo: the field is `masks`
+
+
+def test_a_required_field_the_batch_does_not_have_is_one_clear_error():
+    with pytest.raises(
+        ValueError, match=r"NeedsMask.requires names \['mask'\], which ExplainedBatch has not"
+    ):
+        protocol_of(NeedsMask)
+
+
 def test_curve_records_carry_their_names_and_directions():
     curve = {"_target_": "ganmex.metrics.evaluation.CurveMetric", "num_steps": 2}
     module = _module(
