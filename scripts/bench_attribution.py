@@ -6,7 +6,7 @@
 Ours: `method.attribute` on the whole batch (one-vs-one pair output, zero baseline). Reference: the
 same Captum class with the same options on the same pair output, called image by image (`--single`
 images, to keep it short). LRP has no reference: ours already runs Captum once per (source, target) group.
-Prints a markdown table to paste into docs/benchmarks.md.
+Prints a markdown table (dated history goes to docs/notes/).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 Hyper-parameters are the YAML defaults (conf/attribution/<method>.yaml: 100 Adam steps, 4 MC samples for
 FIDO); in-fillers come from conf/infill/. Inputs: the first `--batch` real MNIST test digits, target = their
-runner-up class. Prints a markdown table to paste into docs/benchmarks.md.
+runner-up class. Prints a markdown table (dated history goes to docs/notes/).
 """
 
 from __future__ import annotations

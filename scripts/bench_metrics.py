@@ -7,13 +7,14 @@ With --road: the ROAD deletion curve (20 steps, noisy linear imputation) with th
 against the block-diagonal sparse LU solver, per image and curve, same images and attributions.
 
     python scripts/bench_metrics.py                 # print the numbers
-    python scripts/bench_metrics.py --write         # also append a section to docs/benchmarks.md
+    python scripts/bench_metrics.py --write         # also write docs/notes/<today>-bench-metrics.md
     python scripts/bench_metrics.py --road --images 50 --write
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import platform
 import time
 from collections.abc import Callable
@@ -94,18 +95,16 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--write", action="store_true", help="append the result to docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true", help="also write docs/notes/<today>-bench-metrics.md")
     parser.add_argument("--road", action="store_true", help="ROAD: CG vs sparse LU imputation instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lines = bench_road(args) if args.road else bench_deletion(args)
     print("\n".join(lines))
     if args.write:
-        path = ROOT / "docs" / "benchmarks.md"
+        path = ROOT / "docs" / "notes" / f"{datetime.date.today()}-bench-metrics.md"  # dated history
         path.parent.mkdir(exist_ok=True)
         with path.open("a") as fh:
-            if path.stat().st_size == 0:
-                fh.write("# Benchmarks\n\n")
             fh.write("\n".join(lines) + "\n")
         print(f"appended to {path}")
 
@@ -130,7 +129,7 @@ def bench_road(args: argparse.Namespace) -> list[str]:
     for name, options in ROAD_SOLVERS.items():
 
         def run(options: dict = options) -> np.ndarray:
-            metric = PerturbationCurve(num_steps=20, score="logit_c", max_batch=args.max_batch)
+            metric = PerturbationCurve(num_steps=20, contrast="logit_c", max_batch=args.max_batch)
             metric.update(model, x, a, y, y, NoisyLinearImputer(seed=0, **options))
             return metric.compute()["curve"].double().numpy()
 
@@ -175,7 +174,7 @@ def bench_deletion(args: argparse.Namespace) -> list[str]:
         metric = PerturbationCurve(
             num_steps=None,
             features_per_step=step,
-            score="logit_c",
+            contrast="logit_c",
             max_batch=args.max_batch,
             skip_unchanged=skip_unchanged,
         )

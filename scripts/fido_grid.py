@@ -89,7 +89,7 @@ class AsImputer:
 
 
 def deletion(model, x, saliency, y, t, reference) -> tuple[float, float]:
-    curve = PerturbationCurve(mode="deletion", num_steps=20, score="one_vs_one")
+    curve = PerturbationCurve(mode="deletion", num_steps=20, contrast="one_vs_one")
     curve.update(model, x, saliency, y, t, reference)
     out = curve.compute()
     auc = out["auc_normalised"].nanmean().item()

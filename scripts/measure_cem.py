@@ -3,7 +3,7 @@
     python scripts/measure_cem.py --n 100 --single 4 --iterations 100 --searches 4 \\
         --autoencoder outputs/artifacts/autoencoder-<hash> --figure docs/figures/cem_mnist.png
 
-Writes a JSON summary (--out) and prints a markdown table for docs/benchmarks.md / docs/cem.md.
+Writes a JSON summary (--out) and prints a markdown table (dated history goes to docs/notes/).
 """
 
 from __future__ import annotations

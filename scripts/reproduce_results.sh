@@ -7,10 +7,9 @@ NUM_IMAGES=${NUM_IMAGES:-100}
 
 python train.py                                              # classifier -> gan -> oracle -> evaluate (embedded test split)
 python evaluate.py mode=classifier_test eval_dataset=mnist eval_dataset.root="$MNIST_ROOT" eval_dataset.download=false
-python scripts/measure_gan.py --n 1000                       # GANMEX vs MDTS under f and the oracle, real test digits
+python evaluate.py mode=gan_quality eval_dataset=mnist eval_dataset.root="$MNIST_ROOT" eval_dataset.download=false \
+  evaluation.num_images=1000 hydra.run.dir=outputs/gan_quality_mnist_test   # GANMEX vs MDTS under f and the oracle
 python evaluate.py eval_dataset=mnist eval_dataset.root="$MNIST_ROOT" eval_dataset.download=false \
   evaluation.num_images="$NUM_IMAGES" hydra.run.dir=outputs/results_mnist_test
-python scripts/results_table.py outputs/results_mnist_test/results.csv
 python train.py experiment=decoy_mnist hydra.run.dir=outputs/decoy_run   # ground truth: localisation metrics
-python scripts/results_table.py outputs/decoy_run/results.csv --metrics relevance_mass_accuracy \
-  relevance_rank_accuracy pointing_game localisation_auc
+python scripts/results_page.py --out docs/results.md                     # the page, from the runs above

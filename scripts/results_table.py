@@ -1,6 +1,7 @@
 """Condense a run's results.csv into the headline pivot tables of docs/results.md.
 
 Usage: python scripts/results_table.py outputs/results_mnist_test/results.csv [--metrics m1 m2 ...]
+(default: the headline metrics, ganmex.report.leaderboard.DEFAULT_HEADLINE)
 Prints markdown: one table per metric, methods as rows, baselines as columns, best in bold.
 """
 
@@ -9,28 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganmex.report.leaderboard import DEFAULT_HEADLINE
 from ganmex.report.tables import markdown_pivot, read_results_csv
-
-HEADLINE = (
-    "deletion_auc_raw@road",
-    "flip_fraction@road",
-    "deletion_auc_raw@blur",
-    "flip_fraction@baseline",
-    "faithfulness_correlation@blur",
-    "infidelity",
-    "sanity_spearman",
-    "validity",
-    "oracle_validity",
-    "proximity_l1",
-    "nn_distance",
-    "fid",
-)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results.csv of an evaluation run")
-    parser.add_argument("--metrics", nargs="+", default=list(HEADLINE))
+    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_HEADLINE))
     args = parser.parse_args()
     frame = read_results_csv(args.results)
     chosen = frame[frame.metric.isin(args.metrics)]

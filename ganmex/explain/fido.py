@@ -27,30 +27,13 @@ from torch import Tensor
 from ganmex.errors import check_choice
 from ganmex.explain.infill import FixedInFill, InFiller
 from ganmex.explain.methods import AttributionMethod, gradients_on, register_method
+from ganmex.explain.target import check_contrast, pair_scalar
 from ganmex.tensors import as_labels
 
 OBJECTIVES = ("ssr", "sdr")
 MASKS = ("fido", "bbmp")
-SCORES = ("log_odds", "one_vs_one")
 SMOOTHNESS = ("tv", "l2")
 EPS = 1e-6
-
-
-def log_odds(logits: Tensor, source: Tensor) -> Tensor:
-    """s(c) = log p(c) - log sum_{c' != c} p(c') = logit_c - logsumexp_{c' != c} logit_c'  (N,)."""
-    source = source.view(-1, 1)
-    own = logits.gather(1, source).squeeze(1)
-    others = logits.scatter(1, source, float("-inf")).logsumexp(1)
-    return own - others
-
-
-def class_score(logits: Tensor, source: Tensor, target: Tensor | None, score: str = "log_odds") -> Tensor:
-    """The score FIDO moves: log-odds of the source class, or the one-vs-one logit_c - logit_t."""
-    if check_choice("fido score", score, SCORES) == "log_odds":
-        return log_odds(logits, source)
-    if target is None:
-        raise ValueError("score=one_vs_one needs target classes (logit_c - logit_t)")
-    return logits.gather(1, source.view(-1, 1)).squeeze(1) - logits.gather(1, target.view(-1, 1)).squeeze(1)
 
 
 def concrete_sample(logit_p: Tensor, temperature: float, uniform: Tensor | None = None) -> Tensor:
@@ -103,8 +86,8 @@ class FidoSaliency(AttributionMethod):
     (optimisation steps), `batch_size` (MC samples per step), `tv_coef`, `rw_max` (warm-up steps).
 
     `infill`: an InFiller, or None to in-fill with the per-example `baselines` handed to `attribute`.
-    `score`: log_odds (FIDO's s) or one_vs_one (logit_c - logit_t). `output` is accepted because the
-    evaluation passes it to every method; FIDO's score is chosen by `score` alone.
+    `contrast`: the score s FIDO moves (ganmex.explain.target): log_odds (FIDO's own, the default here) or
+    the run's contrast, which the evaluation and mode=explain pass to every method.
     """
 
     def __init__(
@@ -122,15 +105,14 @@ class FidoSaliency(AttributionMethod):
         rw_max: int = 20,
         temperature: float = 0.1,
         init: float = 0.5,
-        score: str = "log_odds",
+        contrast: str = "log_odds",
         seed: int | None = 0,
         name: str | None = None,
         progress: bool = False,
-        output: str | None = None,
     ) -> None:
         self.objective = check_choice("fido objective", objective, OBJECTIVES)
         self.mask = check_choice("fido mask", mask, MASKS)
-        self.score = check_choice("fido score", score, SCORES)
+        self.contrast = check_contrast(contrast)
         self.smooth_kind = check_choice("fido smoothness", smoothness, SMOOTHNESS)
         for key, value in (
             ("dropout_param_size", dropout_param_size),
@@ -161,7 +143,6 @@ class FidoSaliency(AttributionMethod):
             progress,
         )
         self.name = name or f"{mask}_{objective}"
-        self.output = output
         self.last_history: dict[str, list[float]] = {}
 
     @property
@@ -207,7 +188,7 @@ class FidoSaliency(AttributionMethod):
         repeated once per MC sample. The regularisers act on the expected coarse mask."""
         n = params.shape[0]
         x_hat = keep * xs + (1 - keep) * fill.detach()
-        score = class_score(model(x_hat), source, target, self.score).view(-1, n).mean(0)
+        score = pair_scalar(model(x_hat), source, target, self.contrast).view(-1, n).mean(0)
         coarse = self.expected_mask(params)
         weight = warmup(step, self.rw_max)
         loss = fido_loss(score, coarse.flatten(1).sum(1), self.objective, weight * self.reg_coef)
@@ -237,8 +218,8 @@ class FidoSaliency(AttributionMethod):
         n, _, h, w = x.shape
         source = as_labels(source, n, x.device, "source", optional=True)
         target = as_labels(target, n, x.device, "target", optional=True)
-        if self.score == "one_vs_one" and target is None:
-            raise ValueError(f"{self.name}: score=one_vs_one needs target classes")
+        if self.contrast == "one_vs_one" and target is None:
+            raise ValueError(f"{self.name}: contrast one_vs_one needs target classes")
         generator = None
         if self.seed is not None:
             generator = torch.Generator(device=x.device).manual_seed(int(self.seed))

@@ -12,8 +12,8 @@ Interface (other explainers, e.g. FIDO, register against it):
   "per_example" methods (IG, DeepLIFT, occlusion, ...), or a reference set (M, C, H, W) for
   "reference_set" methods (DeepLiftShap, GradientShap, expected gradients).
 * `source`, `target`: (N,) class indices. The attributed scalar is `logit_c - logit_t` when
-  `output="difference"` (default) or `logit_c` when `output="source"` (see `ganmex.explain.target`);
-  every method's constructor accepts `output`.
+  `contrast="one_vs_one"` (default), `logit_c` or `log_odds` (see `ganmex.explain.target`);
+  every method's constructor accepts `contrast`.
 * Returns attributions shaped like `inputs`. Gradients are switched on inside `attribute`, so it
   works within Lightning's test/predict loops (inference mode off, grad on).
 
@@ -39,7 +39,7 @@ from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import Tensor, nn
 
 from ganmex.explain.hookable import HooksUnsupported, hookable
-from ganmex.explain.target import PairOutput, check_output, check_pairs
+from ganmex.explain.target import PairOutput, check_contrast, check_pairs
 from ganmex.models.inputs import as_pixels, noisy_inputs
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class AttributionMethod(ABC):
         self, model: nn.Module, inputs: Tensor, baselines: Tensor | None, source: Tensor, target: Tensor
     ) -> Tensor:
         """model returns logits (N, C) on [0,1] pixels; returns attributions shaped like inputs, for the
-        configured output (logit_c - logit_t or logit_c, from ganmex.explain.target)."""
+        configured contrast (logit_c - logit_t, logit_c or log-odds, from ganmex.explain.target)."""
 
     def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
         """The model this method can attribute (a hook-ready copy for DeepLIFT and LRP); raises
@@ -139,8 +139,8 @@ class CaptumMethod(AttributionMethod):
     # Gaussian noise the method adds to its inputs itself (the classifier then accepts pixels beyond [0, 1])
     noise_std = 0.0
 
-    def __init__(self, output: str = "difference", batch_size: int | None = None, seed: int | None = None):
-        self.output = check_output(output)
+    def __init__(self, contrast: str = "one_vs_one", batch_size: int | None = None, seed: int | None = None):
+        self.contrast = check_contrast(contrast)
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or null, got {batch_size}")
         self.batch_size = batch_size
@@ -171,7 +171,7 @@ class CaptumMethod(AttributionMethod):
         noise = noisy_inputs(self.noise_std) if self.noise_std else contextlib.nullcontext()
         with gradients_on(), seeded(self.seed), noise, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*hooks and attributes on non-linear.*")
-            forward = PairOutput(self.prepare(model, inputs), self.output)
+            forward = PairOutput(self.prepare(model, inputs), self.contrast)
             attributor = self.build(forward)
             inputs = inputs.detach().clone().requires_grad_(True)
             baselines = baselines.detach().clone() if baselines is not None else None
@@ -331,8 +331,10 @@ class LRP(AttributionMethod):
 
     baseline_kind = "none"
 
-    def __init__(self, epsilon: float = 1e-9, output: str = "difference") -> None:
-        self.epsilon, self.output = epsilon, check_output(output)
+    def __init__(self, epsilon: float = 1e-9, contrast: str = "one_vs_one") -> None:
+        if check_contrast(contrast) == "log_odds":
+            raise ValueError("LRP explains a linear contrast of the last layer; use one_vs_one or logit_c")
+        self.epsilon, self.contrast = epsilon, contrast
 
     @staticmethod
     def split(model: nn.Module) -> tuple[list[nn.Module], nn.Linear]:
@@ -389,7 +391,7 @@ class LRP(AttributionMethod):
                 rows = ((pairs[:, 0] == c) & (pairs[:, 1] == t)).nonzero().squeeze(1)
                 contrast = nn.Linear(head.in_features, 1, bias=head.bias is not None).to(head.weight)
                 weight, bias = head.weight[c], head.bias[c] if head.bias is not None else None
-                if self.output == "difference":
+                if self.contrast == "one_vs_one":
                     weight = weight - head.weight[t]
                     bias = bias - head.bias[t] if bias is not None else None
                 contrast.weight.data.copy_(weight.detach()[None])
@@ -510,9 +512,9 @@ class NoiseTunnel(CaptumMethod):
             raise TypeError(f"noise_tunnel wraps a gradient or perturbation method, not {kind}")
         if nt_type not in self.TYPES:
             raise ValueError(f"unknown nt_type={nt_type!r}; choose one of {self.TYPES}")
-        kw.setdefault("output", method.output)
+        kw.setdefault("contrast", method.contrast)
         super().__init__(**kw)
-        method.output = self.output
+        method.contrast = self.contrast
         self.method, self.nt_type, self.nt_samples, self.stdevs = method, nt_type, nt_samples, stdevs
         self.nt_samples_batch_size = nt_samples_batch_size
         self.baseline_kind = method.baseline_kind
@@ -537,7 +539,7 @@ class NoiseTunnel(CaptumMethod):
 def build_methods(config: Mapping | None, **overrides: Any) -> dict[str, AttributionMethod]:
     """name -> method from a name -> `{_target_: ...}` mapping (the composed `attribution` group).
 
-    `overrides` (e.g. `output="source"`) are passed to every method's constructor.
+    `overrides` (e.g. `contrast="logit_c"`) are passed to every method's constructor.
     """
     from hydra.utils import instantiate
 

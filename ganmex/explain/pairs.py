@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 STRATEGIES = ("all", "runner_up", "random", "fixed")
+SOURCES = ("predicted", "label")
 
 
 @dataclass
@@ -64,3 +65,34 @@ def select_pairs(
         raise ValueError(f"pairs strategy=fixed needs fixed_target in [0, {classes}), got {fixed_target}")
     keep = source != fixed_target
     return Pairs(rows[keep], source[keep], torch.full_like(source[keep], fixed_target))
+
+
+@dataclass(frozen=True)
+class PairSelector:
+    """The run's one pair rule (the `pairs` config node): read by mode=report, mode=explain and the
+    attributions grid, so every view shows the pairs that were scored.
+
+    `source`: predicted (explain the classifier's decision) or label; `offset` of `select` varies the
+    random draw per batch (the evaluation passes the batch index)."""
+
+    strategy: str = "runner_up"
+    source: str = "predicted"
+    fixed_target: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"pairs.strategy={self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.source not in SOURCES:
+            raise ValueError(f"pairs.source={self.source!r}; choose one of {', '.join(SOURCES)}")
+
+    def select(self, logits: Tensor, labels: Tensor | None = None, offset: int = 0) -> Pairs:
+        if self.source == "label" and labels is None:
+            raise ValueError("pairs.source=label needs the images' labels")
+        return select_pairs(
+            logits,
+            self.strategy,
+            labels if self.source == "label" else None,
+            self.fixed_target,
+            self.seed + offset,
+        )

@@ -1,46 +1,59 @@
-"""The scalar an explanation attributes: `logit_c - logit_t` (one-vs-one, default) or `logit_c`.
+"""The one scalar of a (source c, target t) pair that explanations attribute, metrics score and FIDO moves.
+
+`contrast` (the top-level config key, docs/report.md) picks it:
+- `one_vs_one`: logit_c - logit_t, why c rather than t (the default; GANMEX's one-vs-one question);
+- `logit_c`: logit_c alone;
+- `log_odds`: log p(c) - log sum_{c' != c} p(c'), FIDO's original score.
 
 Captum methods take one scalar per example; wrapping the classifier in `PairOutput` makes every method
-explain the same pair contrast, with the (source, target) classes passed as extra forward arguments.
+explain the same contrast, with the (source, target) classes passed as extra forward arguments.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
-OUTPUTS = ("difference", "source")
+Contrast = Literal["one_vs_one", "logit_c", "log_odds"]
+CONTRASTS: tuple[str, ...] = ("one_vs_one", "logit_c", "log_odds")
 
 
-def check_output(output: str) -> str:
-    if output not in OUTPUTS:
+def check_contrast(contrast: str) -> str:
+    if contrast not in CONTRASTS:
         raise ValueError(
-            f"unknown attributed output {output!r}; "
-            "choose 'difference' (logit_c - logit_t) or 'source' (logit_c)"
+            f"unknown contrast {contrast!r}; choose one_vs_one (logit_c - logit_t), logit_c or log_odds"
         )
-    return output
+    return contrast
 
 
-def pair_scalar(logits: Tensor, source: Tensor, target: Tensor, output: str = "difference") -> Tensor:
-    """(N, C) logits -> (N,) attributed scalar for each example's (source, target) pair."""
-    check_output(output)
+def pair_scalar(
+    logits: Tensor, source: Tensor, target: Tensor | None, contrast: str = "one_vs_one"
+) -> Tensor:
+    """(N, K) logits -> (N,) contrast of each example's (source, target) pair."""
+    check_contrast(contrast)
     source = source.to(logits.device).long().view(-1, 1)
-    value = logits.gather(1, source).squeeze(1)
-    if output == "difference":
-        value = value - logits.gather(1, target.to(logits.device).long().view(-1, 1)).squeeze(1)
-    return value
+    own = logits.gather(1, source).squeeze(1)
+    if contrast == "logit_c":
+        return own
+    if contrast == "log_odds":
+        return own - logits.scatter(1, source, float("-inf")).logsumexp(1)
+    if target is None:
+        raise ValueError("contrast one_vs_one needs target classes (logit_c - logit_t)")
+    return own - logits.gather(1, target.to(logits.device).long().view(-1, 1)).squeeze(1)
 
 
 class PairOutput(nn.Module):
-    """model(x) -> (N,) scalar of the pair; `forward(x, source, target)` is what Captum differentiates."""
+    """model(x) -> (N,) contrast of the pair; `forward(x, source, target)` is what Captum differentiates."""
 
-    def __init__(self, model: nn.Module, output: str = "difference") -> None:
+    def __init__(self, model: nn.Module, contrast: str = "one_vs_one") -> None:
         super().__init__()
         self.model = model
-        self.output = check_output(output)
+        self.contrast = check_contrast(contrast)
 
     def forward(self, x: Tensor, source: Tensor, target: Tensor) -> Tensor:
-        return pair_scalar(self.model(x), source, target, self.output)
+        return pair_scalar(self.model(x), source, target, self.contrast)
 
 
 def check_pairs(inputs: Tensor, source: Tensor, target: Tensor, num_classes: int | None = None) -> None:
@@ -58,7 +71,7 @@ def check_pairs(inputs: Tensor, source: Tensor, target: Tensor, num_classes: int
 
 @torch.no_grad()
 def scalar_of(
-    model: nn.Module, x: Tensor, source: Tensor, target: Tensor, output: str = "difference"
+    model: nn.Module, x: Tensor, source: Tensor, target: Tensor, contrast: str = "one_vs_one"
 ) -> Tensor:
     """The attributed scalar at x (for completeness checks: sum(attr) = f(x) - f(baseline))."""
-    return pair_scalar(model(x), source, target, output)
+    return pair_scalar(model(x), source, target, contrast)

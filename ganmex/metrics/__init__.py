@@ -3,7 +3,7 @@
 Every metric keeps per-example values in `cat` states; `compute()` returns a dict name -> per-example (N,)
 tensor (plus a few per-set scalars such as FID), so the report can give mean, std, 95% CI and n. Note that
 torchmetrics squeezes one-element results, so with a single example use `torch.atleast_1d(value)`.
-The scored output is `logit_c - logit_t` (score="one_vs_one", default) or `logit_c` (score="logit_c").
+The scored output is the run's contrast (ganmex.explain.target): logit_c - logit_t by default.
 """
 
 from ganmex.metrics.counterfactual import CounterfactualQuality
@@ -18,11 +18,9 @@ from ganmex.metrics.references import (
 )
 from ganmex.metrics.robustness import Infidelity, SensitivityMax
 from ganmex.metrics.sanity import CascadingRandomization
-from ganmex.metrics.scoring import SCORES, pair_score
 from ganmex.metrics.sparsity import Gini
 
 __all__ = [
-    "SCORES",
     "BlurReference",
     "CascadingRandomization",
     "ConstantReference",
@@ -36,5 +34,4 @@ __all__ = [
     "SensitivityMax",
     "SensitivityN",
     "ZeroReference",
-    "pair_score",
 ]

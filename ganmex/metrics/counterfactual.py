@@ -7,6 +7,10 @@ is given (f's own features would reward images that merely fool f), else the exp
 without `features` (an imported classifier without `classifier.feature_layer`) gets NaN FID/KID.
 Numbers are comparable between baselines judged by one network, not with published Inception FIDs.
 With an oracle, `oracle_validity` asks whether g, too, sees the target class in x'.
+
+`counterfactual_quality` is the one per-pair computation: GAN validation (`val/<name>`), the evaluate
+stage's records and `evaluate.py mode=gan_quality` all call it, so each quantity has one name everywhere
+(`COUNTERFACTUAL_DIRECTIONS`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,59 @@ from ganmex.metrics.scoring import check_images
 from ganmex.tensors import as_labels
 
 log = logging.getLogger(__name__)
+
+# every quantity of counterfactual quality, by its one name (record, log key and compute() key), with
+# its direction
+COUNTERFACTUAL_DIRECTIONS: dict[str, bool] = {
+    "validity": True,  # argmax f(x') = t
+    "oracle_validity": True,  # argmax g(x') = t, the independent oracle g
+    "proximity_l1": False,  # mean |x' - x| per pixel value, in [0, 1]
+    "proximity_l2": False,  # ||x' - x||_2 over all pixel values
+    "change_sparsity": False,  # share of pixel values moved by more than the tolerance
+    "edit_in_mask": True,  # share of sum |x' - x| inside the ground-truth mask (datasets with masks)
+    "nn_distance": False,  # L2 pixel distance from x' to its nearest training image
+    "fid": False,  # Frechet distance of x' to the real images, in g's (else f's) penultimate features
+    "kid": False,  # kernel inception distance, same features (mean over subsets)
+    "kid_std": False,
+}
+# pixel values moved by more than this share of the [0, 1] range count as changed: above interpolation
+# noise, below any visible stroke change
+DEFAULT_CHANGE_TOLERANCE = 0.1
+
+
+@torch.no_grad()
+def counterfactual_quality(
+    model: nn.Module,
+    inputs: Tensor,
+    counterfactuals: Tensor,
+    target: Tensor,
+    oracle: nn.Module | None = None,
+    masks: Tensor | None = None,
+    change_tolerance: float = DEFAULT_CHANGE_TOLERANCE,
+) -> dict[str, Tensor]:
+    """Per-pair quality of counterfactuals x' of inputs x for target classes t: (N,) tensors named as in
+    `COUNTERFACTUAL_DIRECTIONS` (oracle_validity with an oracle, edit_in_mask with (N, H, W) masks; an
+    x' equal to x has no edit and gets NaN there)."""
+    x = check_images(inputs)
+    cf = check_images(counterfactuals, "counterfactuals")
+    if cf.shape != x.shape:
+        raise ValueError(f"counterfactuals {tuple(cf.shape)} must have the inputs' shape {tuple(x.shape)}")
+    target = as_labels(target, x.shape[0], x.device, "target")
+    delta = (cf - x).flatten(1)
+    out = {"validity": (model(cf).argmax(1) == target).to(x.dtype)}
+    if oracle is not None:
+        out["oracle_validity"] = (oracle(cf).argmax(1) == target).to(x.dtype)
+    out["proximity_l1"] = delta.abs().mean(1)
+    out["proximity_l2"] = delta.norm(dim=1)
+    out["change_sparsity"] = (delta.abs() > change_tolerance).to(x.dtype).mean(1)
+    if masks is not None:
+        n, c, h, w = x.shape
+        inside = masks.to(x.device).reshape(n, 1, h, w).expand(n, c, h, w).flatten(1).to(x.dtype)
+        edit = delta.abs()
+        total = edit.sum(1)
+        share = (edit * inside).sum(1) / total.clamp_min(torch.finfo(x.dtype).tiny)
+        out["edit_in_mask"] = torch.where(total > 0, share, torch.full_like(share, float("nan")))
+    return out
 
 
 class _Precomputed(nn.Module):
@@ -53,40 +110,34 @@ def nearest_distance(images: Tensor, reference: Tensor, chunk: int) -> Tensor:
 
 
 class CounterfactualQuality(Metric):
-    """Validity, proximity, sparsity of the change, realism and distance to the training set.
+    """Counterfactual quality (`counterfactual_quality`) accumulated over batches, plus the per-set realism.
 
-    update(model, inputs, counterfactuals, source, target, real=None): `real` are real images for the FID/KID
-    reference distribution (default: the inputs themselves). Per example: validity (1 if model predicts
-    t), oracle_validity (1 if the oracle predicts t; only with `oracle`), l1 and l2 (norms of
-    counterfactual - x over all pixels), l1_per_pixel (l1 / number of pixel values), changed_fraction
-    (share of pixel values changed by more than `change_tolerance`, default 0.1 = 10% of the [0, 1]
-    range: above interpolation noise, below any visible stroke change), nearest_train_l2 (only if
-    `train_images` was given). Per set: fid, kid_mean, kid_std in the oracle's feature space (else the
-    model's; KID needs >= 2 samples per side; its subset size shrinks to the sample count if needed).
-    compute() -> dict name -> (N,) tensor or scalar; `output_directions` gives each output's direction.
+    update(model, inputs, counterfactuals, source, target, real=None, masks=None): `real` are real images
+    for the FID/KID reference distribution (default: the inputs themselves); `masks` (N, H, W) ground-truth
+    masks add `edit_in_mask`. `nn_distance` needs `train_images`; `oracle_validity` and the oracle's
+    feature space need `oracle`. compute() -> dict name -> (N,) tensor (fid, kid, kid_std: scalars), named
+    as in `COUNTERFACTUAL_DIRECTIONS`; KID needs >= 2 samples per side and its subset size shrinks to the
+    sample count if needed.
     """
 
     is_differentiable = False
     higher_is_better = None  # several outputs: each one's direction is in output_directions
-    output_directions: dict[str, bool] = {
-        "validity": True,
-        "oracle_validity": True,
-        "l1": False,
-        "l2": False,
-        "l1_per_pixel": False,
-        "changed_fraction": False,
-        "nearest_train_l2": False,
-        "fid": False,
-        "kid_mean": False,
-        "kid_std": False,
-    }
+    output_directions: dict[str, bool] = COUNTERFACTUAL_DIRECTIONS
     full_state_update = False
+    PER_PAIR = (
+        "validity",
+        "oracle_validity",
+        "proximity_l1",
+        "proximity_l2",
+        "change_sparsity",
+        "edit_in_mask",
+    )
 
     def __init__(
         self,
         train_images: Tensor | None = None,
         oracle: nn.Module | None = None,
-        change_tolerance: float = 0.1,
+        change_tolerance: float = DEFAULT_CHANGE_TOLERANCE,
         kid_subsets: int = 50,
         kid_subset_size: int = 500,
         seed: int = 0,
@@ -110,17 +161,7 @@ class CounterfactualQuality(Metric):
             None if train_images is None else check_images(train_images, "train_images"),
             persistent=False,
         )
-        for name in (
-            "validity",
-            "oracle_validity",
-            "l1",
-            "l2",
-            "l1_per_pixel",
-            "changed_fraction",
-            "nearest_train_l2",
-            "real_features",
-            "fake_features",
-        ):
+        for name in (*self.PER_PAIR, "nn_distance", "real_features", "fake_features"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(
@@ -131,40 +172,31 @@ class CounterfactualQuality(Metric):
         source: Tensor | int,
         target: Tensor | int,
         real: Tensor | None = None,
+        masks: Tensor | None = None,
     ) -> None:
-        x = check_images(inputs)
-        cf = check_images(counterfactuals, "counterfactuals")
-        if cf.shape != x.shape:
-            raise ValueError(
-                f"counterfactuals {tuple(cf.shape)} must have the inputs' shape {tuple(x.shape)}"
-            )
-        n = x.shape[0]
-        as_labels(source, n, x.device, "source")
-        target = as_labels(target, n, x.device, "target")
-        real = x if real is None else check_images(real, "real")
-        oracle = self.oracle
-        judge = model if oracle is None else oracle
-        if not hasattr(judge, "features") and not self._said_no_features:
-            log.info(
-                "FID/KID skipped: %s exposes no penultimate features (an imported classifier: set "
-                "classifier.feature_layer, or train an oracle)",
-                type(judge).__name__,
-            )
-            self._said_no_features = True
-        with torch.no_grad():
-            self.validity.append((model(cf).argmax(1) == target).to(x.dtype))
-            if oracle is not None:
-                self.oracle_validity.append((oracle(cf).argmax(1) == target).to(x.dtype))
-            if hasattr(judge, "features"):
+        n = check_images(inputs).shape[0]
+        as_labels(source, n, inputs.device, "source")
+        per_pair = counterfactual_quality(
+            model, inputs, counterfactuals, target, self.oracle, masks, self.change_tolerance
+        )
+        for name, values in per_pair.items():
+            getattr(self, name).append(values)
+        real = inputs if real is None else check_images(real, "real")
+        judge = model if self.oracle is None else self.oracle
+        if not hasattr(judge, "features"):
+            if not self._said_no_features:
+                log.info(
+                    "FID/KID skipped: %s exposes no penultimate features (an imported classifier: set "
+                    "classifier.feature_layer, or train an oracle)",
+                    type(judge).__name__,
+                )
+                self._said_no_features = True
+        else:
+            with torch.no_grad():
                 self.real_features.append(judge.features(real).flatten(1).double())
-                self.fake_features.append(judge.features(cf).flatten(1).double())
-        delta = (cf - x).flatten(1)
-        self.l1_per_pixel.append(delta.abs().mean(1))
-        self.l1.append(delta.abs().sum(1))
-        self.l2.append(delta.norm(dim=1))
-        self.changed_fraction.append((delta.abs() > self.change_tolerance).to(x.dtype).mean(1))
+                self.fake_features.append(judge.features(counterfactuals).flatten(1).double())
         if self.train_images is not None:
-            self.nearest_train_l2.append(nearest_distance(cf, self.train_images, self.nn_chunk))
+            self.nn_distance.append(nearest_distance(counterfactuals, self.train_images, self.nn_chunk))
 
     @property
     def oracle(self) -> nn.Module | None:
@@ -174,7 +206,7 @@ class CounterfactualQuality(Metric):
     def _realism(self, real: Tensor | None, fake: Tensor | None) -> dict[str, Tensor]:
         if real is None or fake is None or min(real.shape[0], fake.shape[0]) < 2:
             nan = torch.tensor(float("nan"))
-            return {"fid": nan, "kid_mean": nan, "kid_std": nan}
+            return {"fid": nan, "kid": nan, "kid_std": nan}
         dim = real.shape[1]
         fid = FrechetInceptionDistance(feature=_Precomputed(dim)).to(real.device)
         fid.update(real, real=True)
@@ -190,17 +222,14 @@ class CounterfactualQuality(Metric):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             kid_mean, kid_std = kid.compute()
-        return {"fid": fid.compute().float(), "kid_mean": kid_mean.float(), "kid_std": kid_std.float()}
+        return {"fid": fid.compute().float(), "kid": kid_mean.float(), "kid_std": kid_std.float()}
 
     def compute(self) -> dict[str, Tensor]:
         out = {
             name: dim_zero_cat(getattr(self, name))
-            for name in ("validity", "l1", "l2", "l1_per_pixel", "changed_fraction")
+            for name in (*self.PER_PAIR, "nn_distance")
+            if len(getattr(self, name))
         }
-        if self.oracle is not None:
-            out["oracle_validity"] = dim_zero_cat(self.oracle_validity)
-        if self.train_images is not None:
-            out["nearest_train_l2"] = dim_zero_cat(self.nearest_train_l2)
         features = [dim_zero_cat(f) if len(f) else None for f in (self.real_features, self.fake_features)]
         out.update(self._realism(*features))
         return out

@@ -17,11 +17,11 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from ganmex.explain.target import check_contrast
 from ganmex.metrics.scoring import (
     Model,
     batched_scores,
     check_images,
-    check_score,
     pearson_rows,
     reference_like,
     spatial_attributions,
@@ -111,14 +111,14 @@ class _RandomSubsetMetric(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, nr_runs: int, score: str, seed: int, max_batch: int, **kwargs) -> None:
+    def __init__(self, nr_runs: int, contrast: str, seed: int, max_batch: int, **kwargs) -> None:
         super().__init__(**kwargs)
         if nr_runs < 2:
             raise ValueError(f"nr_runs must be >= 2 to compute a correlation, got {nr_runs}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.nr_runs = int(nr_runs)
-        self.score = check_score(score)
+        self.contrast = check_contrast(contrast)
         self.seed = int(seed)
         self.max_batch = int(max_batch)
         self._generator: torch.Generator | None = None
@@ -156,12 +156,12 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
         self,
         nr_runs: int = 100,
         subset_size: int = 78,
-        score: str = "one_vs_one",
+        contrast: str = "one_vs_one",
         seed: int = 0,
         max_batch: int = 1024,
         **kwargs,
     ) -> None:
-        super().__init__(nr_runs, score, seed, max_batch, **kwargs)
+        super().__init__(nr_runs, contrast, seed, max_batch, **kwargs)
         if subset_size < 1:
             raise ValueError(f"subset_size must be >= 1, got {subset_size}")
         self.subset_size = int(subset_size)
@@ -193,7 +193,7 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
             )
         subsets = subsets.to(x.device, torch.long)
         self.values.append(
-            subset_correlation(model, x, a_pix, source, target, ref, subsets, self.score, self.max_batch)
+            subset_correlation(model, x, a_pix, source, target, ref, subsets, self.contrast, self.max_batch)
         )
 
     def compute(self) -> dict[str, Tensor]:
@@ -214,12 +214,12 @@ class SensitivityN(_RandomSubsetMetric):
         self,
         subset_sizes: Sequence[float] = (0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8),
         nr_runs: int = 50,
-        score: str = "one_vs_one",
+        contrast: str = "one_vs_one",
         seed: int = 0,
         max_batch: int = 1024,
         **kwargs,
     ) -> None:
-        super().__init__(nr_runs, score, seed, max_batch, **kwargs)
+        super().__init__(nr_runs, contrast, seed, max_batch, **kwargs)
         sizes = list(subset_sizes)
         if not sizes or any(s <= 0 for s in sizes):
             raise ValueError(f"subset_sizes must be a non-empty list of positive sizes, got {sizes}")
@@ -272,7 +272,7 @@ class SensitivityN(_RandomSubsetMetric):
                 target,
                 ref,
                 subsets(k),
-                self.score,
+                self.contrast,
                 self.max_batch,
             )
             for k in counts

@@ -26,11 +26,11 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from ganmex.errors import check_choice
+from ganmex.explain.target import check_contrast
 from ganmex.metrics.scoring import (
     Model,
     batched_scores,
     check_images,
-    check_score,
     reference_like,
     spatial_attributions,
 )
@@ -113,7 +113,7 @@ class PerturbationCurve(Metric):
         patch_size: int = 4,
         num_steps: int | None = 20,
         features_per_step: int | None = None,
-        score: str = "one_vs_one",
+        contrast: str = "one_vs_one",
         max_batch: int = 1024,
         min_score_gap: float = 1e-6,
         skip_unchanged: bool = True,
@@ -134,7 +134,7 @@ class PerturbationCurve(Metric):
         self.patch_size = int(patch_size)
         self.num_steps = num_steps
         self.features_per_step = features_per_step
-        self.score = check_score(score)
+        self.contrast = check_contrast(contrast)
         self.max_batch = int(max_batch)
         self.min_score_gap = float(min_score_gap)
         self.add_state("curves", default=[], dist_reduce_fx="cat")
@@ -215,7 +215,7 @@ class PerturbationCurve(Metric):
         for start in range(0, steps_idx.numel(), self.max_batch):
             j, b = steps_idx[start : start + self.max_batch], ex_idx[start : start + self.max_batch]
             images = perturbed(removed[j, b], b)
-            sc, pr = batched_scores(model, images, source[b], target[b], self.score, self.max_batch)
+            sc, pr = batched_scores(model, images, source[b], target[b], self.contrast, self.max_batch)
             scores[j, b] = sc.to(scores.dtype)
             preds[j, b] = pr
         # an unchanged state has the score of the last changed one
@@ -257,7 +257,7 @@ class PerturbationCurve(Metric):
             mid = (lo[b] + hi[b]) // 2
             mask = self.state(rank_pix[b], mid.view(-1, 1))
             _, pred = batched_scores(
-                model, perturbed(mask, b), source[b], target[b], self.score, self.max_batch
+                model, perturbed(mask, b), source[b], target[b], self.contrast, self.max_batch
             )
             hit = pred == goal[b]
             hi[b] = torch.where(hit, mid, hi[b])

@@ -15,8 +15,9 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from ganmex.explain.target import check_contrast, pair_scalar
 from ganmex.metrics.faithfulness import draw_per_example, example_generators
-from ganmex.metrics.scoring import Model, check_images, check_score, pair_score
+from ganmex.metrics.scoring import Model, check_images
 from ganmex.models.inputs import noisy_inputs
 from ganmex.tensors import as_labels
 
@@ -84,7 +85,7 @@ class Infidelity(_SeededMetric):
         noise_std: float = 0.1,
         n_perturb_samples: int = 10,
         normalize: bool = True,
-        score: str = "one_vs_one",
+        contrast: str = "one_vs_one",
         seed: int = 0,
         max_examples_per_batch: int | None = None,
         **kwargs,
@@ -94,7 +95,7 @@ class Infidelity(_SeededMetric):
             raise ValueError(f"noise_std must be > 0, got {noise_std}")
         self.noise_std = float(noise_std)
         self.normalize = bool(normalize)
-        self.score = check_score(score)
+        self.contrast = check_contrast(contrast)
 
     def update(
         self,
@@ -120,7 +121,7 @@ class Infidelity(_SeededMetric):
             return noise, inp - noise
 
         def forward(inp: Tensor, src: Tensor, tgt: Tensor) -> Tensor:
-            return pair_score(model(inp), src, tgt, self.score)
+            return pair_scalar(model(inp), src, tgt, self.contrast)
 
         with torch.no_grad(), noisy_inputs(self.noise_std):  # x - I leaves [0, 1] on purpose
             values = infidelity(

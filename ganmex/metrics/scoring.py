@@ -1,7 +1,5 @@
-"""The scalar every faithfulness metric scores: logit_c - logit_t (one-vs-one) or logit_c.
-
-Shared by all metrics so "the output" means the same thing in deletion curves, correlations and captum's
-infidelity, and bad inputs fail the same way everywhere.
+"""What every faithfulness metric shares: the scored scalar (the run's `contrast`, the same function the
+explanations attribute: ganmex.explain.target.pair_scalar), input checks and batched scoring.
 """
 
 from __future__ import annotations
@@ -11,24 +9,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-SCORES = ("one_vs_one", "logit_c")
+from ganmex.explain.target import pair_scalar
 
 # model(x) -> logits, or explain_fn(x, source, target) -> attributions
 Model = nn.Module | Callable[[Tensor], Tensor]
-
-
-def check_score(score: str) -> str:
-    if score not in SCORES:
-        raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
-    return score
-
-
-def pair_score(logits: Tensor, source: Tensor, target: Tensor, score: str) -> Tensor:
-    """(N,) scored output of (N, K) logits for each example's (source, target) pair."""
-    own = logits.gather(1, source.view(-1, 1)).squeeze(1)
-    if score == "logit_c":
-        return own
-    return own - logits.gather(1, target.view(-1, 1)).squeeze(1)
 
 
 def check_images(inputs: Tensor, name: str = "inputs") -> Tensor:
@@ -65,7 +49,7 @@ def reference_like(reference: Tensor, inputs: Tensor) -> Tensor:
 
 
 def batched_scores(
-    model: Model, images: Tensor, source: Tensor, target: Tensor, score: str, max_batch: int
+    model: Model, images: Tensor, source: Tensor, target: Tensor, contrast: str, max_batch: int
 ) -> tuple[Tensor, Tensor]:
     """Scores and predicted classes of many images in forward passes of at most `max_batch` images."""
     scores, preds = [], []
@@ -73,7 +57,7 @@ def batched_scores(
         for start in range(0, images.shape[0], max_batch):
             stop = start + max_batch
             logits = model(images[start:stop])
-            scores.append(pair_score(logits, source[start:stop], target[start:stop], score))
+            scores.append(pair_scalar(logits, source[start:stop], target[start:stop], contrast))
             preds.append(logits.argmax(1))
     return torch.cat(scores), torch.cat(preds)
 

@@ -22,6 +22,8 @@ from ganmex.data.info import check_compatible
 from ganmex.errors import ConfigError, check_choice
 from ganmex.explain.baselines import BaselineContext
 from ganmex.explain.methods import AttributionMethod, applicable_methods, build_methods
+from ganmex.explain.pairs import SOURCES, STRATEGIES, PairSelector
+from ganmex.explain.target import CONTRASTS
 from ganmex.models.loading import load_classifier, load_counterfactual_generator
 from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact, oracle_artifact
@@ -50,8 +52,22 @@ def eval_dataset_config(cfg: DictConfig) -> DictConfig:
     return cfg.get("eval_dataset") or cfg.dataset
 
 
-def gan_enabled(cfg: DictConfig) -> bool:
+def gan_configured(cfg: DictConfig) -> bool:
     return cfg.get("gan") is not None and cfg.gan.get("name") != "none"
+
+
+def run_contrast(cfg: DictConfig) -> str:
+    """The run's `contrast`: the scalar every method explains and every metric scores."""
+    return check_choice("contrast", cfg.get("contrast", "one_vs_one"), CONTRASTS)
+
+
+def pair_selector(cfg: DictConfig) -> PairSelector:
+    """The run's `pairs` node as the selector that report, explain and the attributions grid share."""
+    node = cfg.get("pairs") or {}
+    strategy, source = node.get("strategy", "runner_up"), node.get("source", "predicted")
+    check_choice("pairs.strategy", strategy, STRATEGIES)
+    check_choice("pairs.source", source, SOURCES)
+    return PairSelector(strategy, source, node.get("fixed_target"), int(cfg.get("seed", 0)))
 
 
 @dataclass
@@ -109,7 +125,7 @@ class EvalContext:
         """The GANMEX generator of this config's gan artifact (or `gan.artifact=<dir>`)."""
         from ganmex.pipeline.gan_stage import gan_artifact
 
-        if not gan_enabled(self.cfg):
+        if not gan_configured(self.cfg):
             raise ConfigError(
                 "the ganmex baseline needs a GAN: set gan=stargan (or gan.artifact=<gan-<hash> dir>)"
             )

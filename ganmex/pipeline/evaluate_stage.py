@@ -13,7 +13,7 @@ from ganmex.pipeline.stage import StageResult
 
 log = logging.getLogger(__name__)
 
-MODES = ("report", "explain", "cem", "classifier_test")
+MODES = ("report", "explain", "cem", "classifier_test", "gan_quality")
 
 
 def mode_runner(mode: str) -> Callable[[DictConfig], StageResult]:
@@ -31,6 +31,10 @@ def mode_runner(mode: str) -> Callable[[DictConfig], StageResult]:
         from ganmex.pipeline.cem_mode import run_cem_mode
 
         return run_cem_mode
+    if mode == "gan_quality":
+        from ganmex.pipeline.gan_quality_mode import run_gan_quality_mode
+
+        return run_gan_quality_mode
     from ganmex.pipeline.classifier_test import run_classifier_test
 
     return run_classifier_test

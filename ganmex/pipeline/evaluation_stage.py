@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganmex.errors import ConfigError
 from ganmex.explain.baselines import build_baselines, instantiate_baselines, needed_context
+from ganmex.explain.pairs import Pairs, PairSelector
 from ganmex.metrics.sanity import has_randomisable_layers
 from ganmex.pipeline.build import build_trainer
-from ganmex.pipeline.context import EvalContext, gan_enabled
+from ganmex.pipeline.context import EvalContext, gan_configured, pair_selector, run_contrast
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
 from ganmex.pipeline.stage import StageResult
 from ganmex.report import aggregate, write_report
@@ -28,7 +29,6 @@ from ganmex.report.records import EvalResults
 from ganmex.report.wandb_log import summary_values
 
 log = logging.getLogger(__name__)
-SCORE_TO_OUTPUT = {"one_vs_one": "difference", "logit_c": "source"}
 
 
 class IndexedDataset(Dataset):
@@ -71,15 +71,13 @@ class _EvalModule(EvaluationModule):
 
 def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
     ev = cfg.evaluation
-    if ev.score not in SCORE_TO_OUTPUT:
-        raise ConfigError(f"evaluation.score={ev.score!r}; choose one of {', '.join(SCORE_TO_OUTPUT)}")
-    methods = context.methods(cfg.get("attribution"), output=SCORE_TO_OUTPUT[ev.score])
+    methods = context.methods(cfg.get("attribution"), contrast=run_contrast(cfg))
     if not methods:
         raise ConfigError(
             "no attribution methods configured; e.g. attribution=[integrated_gradients,deeplift]"
         )
     baseline_cfg = dict(cfg.get("baselines") or {})
-    if "ganmex" in baseline_cfg and not gan_enabled(cfg):
+    if "ganmex" in baseline_cfg and not gan_configured(cfg):
         log.warning("gan=none: the ganmex baseline is skipped (train one with gan=stargan to include it)")
         baseline_cfg.pop("ganmex")
     needs = needed_context(instantiate_baselines(baseline_cfg))
@@ -105,10 +103,7 @@ def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
         metric_configs=metric_configs,
         references=references,
         curve_references=list(ev.curve_references),
-        pair_strategy=ev.pairs.strategy,
-        use_labels=ev.pairs.use_labels,
-        fixed_target=ev.pairs.fixed_target,
-        seed=cfg.seed,
+        pairs=pair_selector(cfg),
         expensive_images=ev.expensive_images,
         counterfactual_baselines=[b for b in ev.counterfactual_baselines if b in baselines],
         train_images=baseline_context.train_images,
@@ -160,22 +155,33 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
 def attribution_grid(
     cfg: DictConfig, classifier, plan: EvaluationPlan, test, output_dir: Path, device
 ) -> Path | None:
-    """attributions.png: the first `evaluation.grid_images` test images (their pairs as in the metrics),
-    every method x compatible baseline."""
+    """attributions.png: the first `evaluation.grid_images` test images with exactly the pairs the metrics
+    scored (the plan's selector on the first batch), every method x compatible baseline."""
     from ganmex.explain.api import explain_all
-    from ganmex.explain.pairs import select_pairs
     from ganmex.report.heatmaps import save_grid
 
-    count = min(cfg.evaluation.grid_images, len(test))
+    count = min(cfg.evaluation.grid_images, len(test), cfg.evaluation.batch_size)
     if count <= 0:
         return None
-    images = torch.stack([test[i][0] for i in range(count)]).to(device)
-    with torch.no_grad():
-        pairs = select_pairs(classifier(images), "runner_up")
-    x = images[pairs.index]
+    x, pairs = grid_pairs(classifier, plan.pairs, test, count, cfg.evaluation.batch_size, device)
     results = explain_all(x, pairs.source, pairs.target, plan.methods, plan.baselines, model=classifier)
     titles = [f"{int(c)} vs {int(t)}" for c, t in zip(pairs.source, pairs.target, strict=True)]
     return save_grid(output_dir / "attributions.png", x, results, row_titles=titles)
+
+
+def grid_pairs(
+    classifier, selector: PairSelector, test, count: int, batch_size: int, device
+) -> tuple[torch.Tensor, Pairs]:
+    """The pairs of the first `count` test images exactly as the evaluation scored them: the selector
+    applied to the whole first batch (batch offset 0), then cut to those images."""
+    first = min(batch_size, len(test))
+    images = torch.stack([test[i][0] for i in range(first)]).to(device)
+    labels = torch.as_tensor([int(test[i][1]) for i in range(first)], device=device)
+    with torch.no_grad():
+        pairs = selector.select(classifier(images), labels, offset=0)
+    shown = pairs.index < count
+    pairs = Pairs(pairs.index[shown], pairs.source[shown], pairs.target[shown])
+    return images[pairs.index], pairs
 
 
 def add_cem_records(cfg: DictConfig, classifier, test, results: EvalResults, device) -> None:

@@ -1,8 +1,9 @@
 """`python evaluate.py mode=explain indices=[...]`: explain chosen test images, save the grid PNG.
 
 Reads the finished classifier artifact (and the GAN artifact when the `ganmex` baseline is configured),
-explains each image's (source, target) pair with every `attribution` method x compatible `baselines`
-entry, and writes `<output_dir>/<explain.grid>` plus the raw attributions next to it.
+explains each image's (source, target) pairs (the run's `pairs` and `contrast`) with every
+`attribution` method x compatible `baselines` entry, and writes `<output_dir>/<explain.grid>` plus the
+raw attributions next to it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from omegaconf import DictConfig
 from ganmex.errors import ConfigError
 from ganmex.explain.api import explain_all
 from ganmex.explain.baselines import instantiate_baselines, needed_context
-from ganmex.explain.pairs import select_pairs
-from ganmex.pipeline.context import EvalContext
+from ganmex.pipeline.context import EvalContext, pair_selector, run_contrast
 from ganmex.pipeline.stage import StageResult
 from ganmex.report.heatmaps import log_grid_to_wandb, save_grid, stack_rows
 
 log = logging.getLogger(__name__)
-SETTINGS = ("output", "pairs", "fixed_target", "source", "seed", "grid", "device")
+SETTINGS = ("grid", "device")
 
 
 def explain_settings(cfg: DictConfig) -> DictConfig:
@@ -46,7 +46,7 @@ def run_explain_mode(cfg: DictConfig) -> StageResult:
     labels = labels.to(context.device)
     classifier = context.classifier
 
-    methods = context.methods(cfg.attribution, output=settings.output)
+    methods = context.methods(cfg.attribution, contrast=run_contrast(cfg))
     baselines = instantiate_baselines(cfg.baselines)
     baseline_context = context.baseline_context(needed_context(baselines))
     for baseline in baselines.values():
@@ -54,15 +54,7 @@ def run_explain_mode(cfg: DictConfig) -> StageResult:
 
     with torch.no_grad():
         logits = classifier(images)
-    if settings.source not in ("predicted", "label"):
-        raise ConfigError(f"explain.source={settings.source!r}; choose predicted or label")
-    pairs = select_pairs(
-        logits,
-        settings.pairs,
-        labels if settings.source == "label" else None,
-        settings.fixed_target,
-        settings.seed,
-    )
+    pairs = pair_selector(cfg).select(logits, labels)
     x = images[pairs.index]
     results = explain_all(x, pairs.source, pairs.target, methods, baselines, model=classifier)
     titles = [

@@ -48,10 +48,6 @@ class GanStage(TrainedStage):
     section = "gan"
     headline = ("val/validity", "val/proximity_l1")
 
-    def hash_extra(self) -> dict:
-        classifier = classifier_artifact(self.cfg)
-        return {"classifier": classifier.dir_name}
-
     def datamodule(self) -> ImageDataModule:
         self.classifier_dir = classifier_artifact(self.cfg)
         if not self.classifier_dir.exists:

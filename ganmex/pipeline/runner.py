@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import write_json_atomic
 from ganmex.errors import ConfigError, check_choice
+from ganmex.pipeline.stage_graph import NEEDS, stage_order
 from ganmex.pipeline.validate import check_config
 
 if TYPE_CHECKING:  # the stage module imports Lightning: not needed to check a config
@@ -19,15 +20,7 @@ if TYPE_CHECKING:  # the stage module imports Lightning: not needed to check a c
 
 log = logging.getLogger(__name__)
 
-ORDER = ("classifier", "gan", "oracle", "autoencoder", "evaluate")
-# what each stage's artifact is made from: `stage=X` also runs these (reusing finished ones)
-NEEDS: dict[str, tuple[str, ...]] = {
-    "classifier": (),
-    "gan": ("classifier",),  # trained against the frozen classifier
-    "oracle": (),  # an independent judge: its own data pass, no other artifact
-    "autoencoder": (),  # an in-painting prior learnt from the images alone
-    "evaluate": ("classifier", "gan", "oracle", "autoencoder"),
-}
+ORDER = stage_order()
 
 
 def stage_runners() -> dict[str, Callable[[DictConfig], StageResult]]:
@@ -47,7 +40,7 @@ def stage_runners() -> dict[str, Callable[[DictConfig], StageResult]]:
     }
 
 
-def _enabled(cfg: DictConfig, name: str) -> bool:
+def _configured(cfg: DictConfig, name: str) -> bool:
     """A stage runs if its config group is present and not set to `none`."""
     group = cfg.get("evaluation" if name == "evaluate" else name)
     return group is not None and not (isinstance(group, DictConfig) and group.get("name") == "none")
@@ -58,13 +51,13 @@ def selected_stages(cfg: DictConfig) -> list[str]:
     (evaluate.py), the enabled stages X is made from (NEEDS). Upstream artifacts are reused when finished."""
     check_choice("stage", cfg.stage, ("all", *ORDER))
     if cfg.stage == "all":
-        return [n for n in ORDER if _enabled(cfg, n)]
-    if cfg.stage != "evaluate" and not _enabled(cfg, cfg.stage):
+        return [n for n in ORDER if _configured(cfg, n)]
+    if cfg.stage != "evaluate" and not _configured(cfg, cfg.stage):
         raise ConfigError(
             f"stage={cfg.stage} is disabled: its config group is `none`; choose one, e.g. gan=stargan"
         )
     upstream = NEEDS[cfg.stage] if cfg.get("run_upstream", True) else ()
-    return [n for n in upstream if _enabled(cfg, n)] + [cfg.stage]
+    return [n for n in upstream if _configured(cfg, n)] + [cfg.stage]
 
 
 def validate(cfg: DictConfig) -> None:

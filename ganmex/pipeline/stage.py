@@ -24,6 +24,7 @@ from ganmex.data.identity import dataset_identity
 from ganmex.data.info import DatasetInfo, check_compatible
 from ganmex.errors import ConfigError, UnsoundTrainingError
 from ganmex.pipeline.build import build_datamodule, build_trainer
+from ganmex.pipeline.stage_graph import NEEDS
 from ganmex.termination import Terminated
 from ganmex.training.checkpointing import AtomicCheckpointIO, usable_resume_checkpoint
 from ganmex.training.soundness import NonFiniteLossCallback, check_sound
@@ -53,17 +54,36 @@ class StageResult:
         }
 
 
-def hashed_section(section: DictConfig | None) -> DictConfig | None:
-    """A stage's config without its operational keys, for the artifact hash (hashed as its YAML text,
-    interpolations unresolved, so that hashes stay stable across releases)."""
-    if section is None or not any(key in section for key in OPERATIONAL_KEYS):
-        return section
-    return OmegaConf.masked_copy(section, [k for k in section if k not in OPERATIONAL_KEYS])
+# bumped whenever what is hashed changes; version 2 hashes values (35 and 35.0 alike), version 1 hashed the
+# YAML's text
+HASH_VERSION = 2
 
 
-def stage_artifact(cfg: DictConfig, section: str, extra: dict | None = None) -> Artifact:
+def hashed_section(section: DictConfig | None) -> Any:
+    """A stage's config without its operational keys, as plain values (interpolations unresolved, so
+    that a reference hashes as the reference)."""
+    if section is None:
+        return None
+    kept = [k for k in section if k not in OPERATIONAL_KEYS]
+    return by_value(OmegaConf.to_container(OmegaConf.masked_copy(section, kept), resolve=False))
+
+
+def by_value(value: Any) -> Any:
+    """Numbers by their value: an integral float becomes the int (35.0 -> 35), so how the YAML was typed
+    does not change an artifact's hash; booleans stay booleans."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(key): by_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [by_value(item) for item in value]
+    return value
+
+
+def stage_artifact(cfg: DictConfig, section: str) -> Artifact:
     """`<section>.artifact=<dir>` when given, else `artifacts/<section>-<hash>` of the training data,
-    the section's config, the seed and `extra` (e.g. the classifier a GAN was trained against)."""
+    the section's config, the seed and the artifacts of the stages it needs (`stage_graph.NEEDS`, e.g.
+    the classifier a GAN was trained against)."""
     from ganmex.artifacts import config_hash
 
     node = cfg.get(section)
@@ -71,10 +91,11 @@ def stage_artifact(cfg: DictConfig, section: str, extra: dict | None = None) -> 
     if explicit:
         return explicit_artifact(section, explicit)
     payload = {
-        "dataset": dataset_identity(cfg.dataset),
+        "hash_version": HASH_VERSION,
+        "dataset": by_value(dataset_identity(cfg.dataset)),
         section: hashed_section(node),
-        "seed": cfg.seed,
-        **(extra or {}),
+        "seed": by_value(cfg.seed),
+        **{need: stage_artifact(cfg, need).dir_name for need in NEEDS[section]},
     }
     return Artifact(section, config_hash(payload), Path(cfg.paths.artifact_dir))
 
@@ -136,10 +157,6 @@ class TrainedStage(ABC):
         self.settings: DictConfig = cfg[self.section]
 
     # --- what differs between stages ------------------------------------------------------------
-    def hash_extra(self) -> dict:
-        """What else the artifact depends on besides data, section and seed (upstream artifacts)."""
-        return {}
-
     @property
     def seed(self) -> int:
         return int(self.cfg.seed)
@@ -185,7 +202,7 @@ class TrainedStage(ABC):
 
     # --- the common life ------------------------------------------------------------------------
     def artifact(self) -> Artifact:
-        return stage_artifact(self.cfg, self.section, self.hash_extra())
+        return stage_artifact(self.cfg, self.section)
 
     def run(self) -> StageResult:
         started = time.perf_counter()

@@ -28,7 +28,9 @@ from ganmex.report.records import NO_METHOD, Record
 from ganmex.report.stats import pairwise_tests, per_example
 from ganmex.report.tables import record_directions
 
-# the same list as conf/evaluation/default.yaml (which says why not @blur), for records without a config
+# the one headline-metric list (evaluation.headline_metrics=null uses it; docs/report.md quotes it, and
+# tests/unit/test_docs_headline.py checks that): deletion against ROAD, the reference no baseline shares,
+# its exact flip fraction, and with ground truth (decoy_mnist) the localisation measures
 DEFAULT_HEADLINE: tuple[str, ...] = (
     "deletion_auc_raw@road",
     "flip_fraction@road",

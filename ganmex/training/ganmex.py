@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganmex.metrics.counterfactual import counterfactual_quality
 from ganmex.models.stargan import Critic, Generator, from_gan, to_gan
 from ganmex.training.gan_losses import (
     critic_wasserstein_loss,
@@ -40,6 +41,8 @@ from ganmex.training.gan_losses import (
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 log = logging.getLogger(__name__)
+# what validation logs as val/<name> (ganmex.metrics.counterfactual names them for every stage)
+VALIDATED = ("validity", "proximity_l1")
 
 
 class GanmexModule(L.LightningModule):
@@ -306,7 +309,10 @@ class GanmexModule(L.LightningModule):
         real = to_gan(images)
         target = self.draw_targets(source)
         generator_batch = (batch_idx + 1) % self.n_critic == 0
-        with torch.set_grad_enabled(generator_batch):  # the graph only when the generator step needs it
+        graph = (
+            torch.enable_grad() if generator_batch else torch.no_grad()
+        )  # only the generator step needs it
+        with graph:
             fake, attention = self.generator.forward_with_mask(real, target)
         self._critic_step(real, source, target, fake, with_penalty=batch_idx % self.gp_every == 0)
         if generator_batch:
@@ -318,20 +324,24 @@ class GanmexModule(L.LightningModule):
     # -- validation: validity and proximity over every (x, t != c) pair of the fixed val batch --
     def validation_step(self, batch, batch_idx: int) -> None:
         images, labels = batch
-        hits, dist, pairs = images.new_zeros(()), images.new_zeros(()), 0
+        scored = []
         for t in range(self.num_classes):
             keep = labels != t
             if not keep.any():
                 continue
             x = images[keep]
             target = torch.full((len(x),), t, device=x.device, dtype=torch.long)
-            fake = self.counterfactuals(x, target)
-            hits = hits + (self.classify(fake).argmax(1) == t).sum()
-            dist = dist + (fake - x).abs().flatten(1).mean(1).sum()
-            pairs += len(x)
-        n = max(pairs, 1)
-        self.log("val/validity", hits / n, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val/proximity_l1", dist / n, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+            scored.append(counterfactual_quality(self.classify, x, self.counterfactuals(x, target), target))
+        for name in VALIDATED:
+            values = torch.cat([pairs[name] for pairs in scored])
+            self.log(
+                f"val/{name}",
+                values.mean(),
+                on_epoch=True,
+                prog_bar=True,
+                batch_size=len(values),
+                sync_dist=True,
+            )
 
     def configure_optimizers(self):
         g_opt = self.g_optimizer_factory(params=self.generator.parameters())

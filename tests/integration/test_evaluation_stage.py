@@ -105,3 +105,31 @@ def test_cem_counterfactuals_sit_beside_the_generator_baselines(evaluated):
         assert cem.loc[(mode, "validity"), "n"] == 4
         assert 0 <= cem.loc[(mode, "validity"), "mean"] <= 1
         assert 0 <= cem.loc[(mode, "change_sparsity"), "mean"] <= 1
+
+
+def test_gan_quality_mode_scores_every_other_class_under_the_record_names(
+    trained_classifier_artifact, tmp_path
+):
+    """mode=gan_quality: x' for each of 6 test digits x 9 other classes, named as in the report."""
+    from conftest import compose_config
+
+    overrides = ["gan=none", "oracle=none", "logger=none", "callbacks=none", "baselines=[mdts]"]
+    overrides += ["mode=gan_quality", "evaluation.num_images=6", "evaluation.batch_size=4"]
+    cfg = compose_config(
+        tmp_path, [*overrides, f"classifier.artifact={trained_classifier_artifact}"], name="evaluate"
+    )
+    run(cfg)
+    frame = pd.read_csv(Path(cfg.paths.output_dir) / "results.csv").set_index("metric")
+    assert set(frame.index) == {
+        "validity",
+        "proximity_l1",
+        "proximity_l2",
+        "change_sparsity",
+        "nn_distance",
+        "fid",
+        "kid",
+    }
+    assert (
+        frame.loc["validity", "n"] == 6 * 9 and frame.loc["validity", "mean"] == 1.0
+    )  # MDTS: valid by design
+    assert 0 < frame.loc["proximity_l1", "mean"] < 1 and frame.loc["fid", "n"] == 1

@@ -56,15 +56,8 @@ def test_explain_mode_writes_the_grid(make_config, trained_classifier_artifact, 
     with open_dict(cfg):
         cfg.eval_dataset.root = str(SHARED_DATA)  # where mnist_test_digits found the real test set
         cfg.indices = [0, 7]
-        cfg.explain = {
-            "output": "difference",
-            "pairs": "runner_up",
-            "fixed_target": None,
-            "source": "label",
-            "seed": 0,
-            "grid": "grid.png",
-            "device": "cpu",
-        }
+        cfg.pairs = {"strategy": "runner_up", "source": "label", "fixed_target": None}
+        cfg.explain = {"grid": "grid.png", "device": "cpu"}
     result = run_explain_mode(cfg)
     grid = tmp_path / "run" / "grid.png"
     assert result.metrics["explain/grid"] == str(grid) and grid.stat().st_size > 5_000

@@ -109,8 +109,10 @@ def test_resnet18_is_evaluated_with_every_default_method(tmp_path):
     overrides = [
         "classifier=resnet18", "classifier.trainer.max_epochs=1", "classifier.min_val_acc=null",
         "+classifier.trainer.limit_train_batches=2", "+classifier.trainer.limit_val_batches=1",
+        "+classifier.trainer.limit_test_batches=1", "dataset.eval_batch_size=32",
         "gan=none", "oracle=none", "evaluation.num_images=2", "evaluation.expensive_images=1",
-        "evaluation.cem.num_images=0", "baselines=[zero,blur]", *QUIET,
+        "evaluation.cem.num_images=0", "baselines=[zero,training_distribution]",
+        "baselines.training_distribution.n_samples=4", *QUIET,
     ]  # fmt: skip
     cfg = compose_config(tmp_path, overrides)
     run(cfg)

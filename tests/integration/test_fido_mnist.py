@@ -9,9 +9,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from ganmex.explain.fido import FidoSaliency, log_odds
+from ganmex.explain.fido import FidoSaliency
 from ganmex.explain.infill import LocalMeanInFill
 from ganmex.explain.methods import build_methods
+from ganmex.explain.target import pair_scalar
 
 pytestmark = pytest.mark.integration
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -43,7 +44,7 @@ def methods():
 
 def _source_log_odds(model, x, y) -> torch.Tensor:
     with torch.no_grad():
-        return log_odds(model(x), y)
+        return pair_scalar(model(x), y, None, "log_odds")
 
 
 def _remove(x: torch.Tensor, ranking: torch.Tensor, fraction: float, keep_top: bool) -> torch.Tensor:

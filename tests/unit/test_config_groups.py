@@ -11,7 +11,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ganmex.data.base import DatasetInfo
+from ganmex.errors import ConfigError
 from ganmex.models.loading import build_classifier
+from ganmex.pipeline.validate import check_config
 
 CONF = Path(CONFIG_DIR)
 # groups selected on the command line as `group=option`; hydra's own groups are composed by Hydra itself
@@ -41,7 +43,11 @@ def _build_cheap_parts(cfg: DictConfig, group: str) -> None:
     """Instantiate the parts of the config that need no data, no training and no artifacts."""
     info = _info(cfg)
     shape = {"channels": info.channels, "num_classes": info.num_classes, "image_size": info.image_size}
-    build_classifier(cfg.classifier, info)
+    if cfg.classifier.name == "external":  # imports a file: without classifier.path it stops at start-up
+        with pytest.raises(ConfigError, match=r"classifier=external needs classifier.path=<your model file>"):
+            check_config(cfg)
+    else:
+        build_classifier(cfg.classifier, info)
     if cfg.get("oracle") is not None and cfg.oracle.get("name") != "none":
         build_classifier(cfg.oracle, info)
     if cfg.gan.get("name") != "none":

@@ -3,20 +3,18 @@ records raw-score deletion AUCs beside the normalised ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
 
 from ganmex.explain.methods import GradXInput
-from ganmex.metrics import PerturbationCurve, ZeroReference
+from ganmex.metrics import ZeroReference
+from ganmex.metrics.evaluation import CurveMetric
 from ganmex.metrics.localisation import Localisation
-from ganmex.pipeline.evaluation_module import (
-    EvaluationModule,
-    EvaluationPlan,
-    add_ground_truth_and_raw_records,
-    evaluation_masks,
-)
-from ganmex.report.records import EvalResults
+from ganmex.metrics.protocol import ExplainedBatch
+from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
 
 
 class CornerModel(nn.Module):
@@ -28,12 +26,12 @@ class CornerModel(nn.Module):
 
 
 def _plan(masks):
-    curve = {"_target_": "ganmex.metrics.PerturbationCurve", "num_steps": 4}
-    return EvaluationPlan(
+    curve = {"_target_": "ganmex.metrics.evaluation.CurveMetric", "num_steps": 4}
+    return EvaluationPlan(  # the stage passes an OmegaConf node; plain dicts work too
         methods={"grad_x_input": GradXInput()},
         baselines={},  # grad x input needs no baseline: its key is `none`
         metric_configs={
-            "localisation": {"_target_": "ganmex.metrics.localisation.Localisation"},
+            "localisation": {"_target_": "ganmex.metrics.evaluation.LocalisationMetric"},
             "deletion": curve,
         },
         references={"zero": ZeroReference()},
@@ -55,9 +53,7 @@ def test_masks_are_looked_up_by_test_index_and_scored():
     # grad x input of logit_0 - logit_1 is exactly the corner: all positive relevance sits in the mask
     assert loc["relevance_mass_accuracy"].tolist() == [1.0, 1.0, 1.0]
     assert loc["pointing_game"].tolist() == [1.0, 1.0, 1.0]
-    results = EvalResults()
-    add_ground_truth_and_raw_records(results, computed)
-    names = {r.metric for r in results.records}
+    names = {r.metric for r in module.collect().records}
     assert {"relevance_mass_accuracy", "localisation_auc", "deletion_auc_raw@zero"} <= names
 
 
@@ -75,16 +71,18 @@ def test_wrong_index_points_elsewhere_and_missing_index_is_an_error():
 
 
 def test_raw_auc_record_is_the_unnormalised_trapezoid():
-    metric = PerturbationCurve(num_steps=2)
+    metric = CurveMetric(num_steps=2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False)).eval()
     with torch.no_grad():
         model[1].weight.copy_(torch.tensor([[2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 0.0, 0.0]]))
-    metric.update(model, torch.ones(1, 1, 2, 2), torch.arange(4.0).view(1, 1, 2, 2), 0, 1, torch.zeros(1))
-    results = EvalResults()
-    add_ground_truth_and_raw_records(results, {"deletion|m|b|blur": metric.compute()})
-    (record,) = results.records
+    x, pair = torch.ones(1, 1, 2, 2), torch.tensor([0])
+    batch = ExplainedBatch(
+        model, x, pair, pair + 1, "m", "b", attributions=torch.arange(4.0).view(1, 1, 2, 2)
+    )
+    metric.update(replace(batch, reference=torch.zeros(1), reference_name="blur"))
+    (record,) = [out for out in metric.outputs("deletion") if out.name == "deletion_auc_raw"]
     # scores 8, 4, 0 at fractions 0, 0.5, 1: trapezoid 0.5 * (8 + 4) / 2 + 0.5 * (4 + 0) / 2 = 4
-    assert record.metric == "deletion_auc_raw@blur" and record.value == pytest.approx(4.0)
+    assert record.values.item() == pytest.approx(4.0) and record.higher_is_better is False
 
 
 def test_evaluation_masks_only_from_datamodules_that_have_them():

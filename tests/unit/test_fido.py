@@ -12,9 +12,7 @@ from torch import nn
 
 from ganmex.explain.fido import (
     FidoSaliency,
-    class_score,
     concrete_sample,
-    log_odds,
     smoothness,
     upsample,
     warmup,
@@ -29,6 +27,7 @@ from ganmex.explain.infill import (
     RandomColourInFill,
 )
 from ganmex.explain.methods import AttributionMethod
+from ganmex.explain.target import pair_scalar
 from ganmex.models.autoencoder import ConvAutoencoder
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -41,22 +40,21 @@ def test_log_odds_matches_softmax_odds():
     expected = torch.tensor(
         [1.0 - math.log(math.exp(2.0) + math.exp(3.0)), 4.0 - math.log(math.exp(0.5) + math.exp(-1.0))]
     )
-    assert torch.allclose(log_odds(logits, source), expected.double())
+    assert torch.allclose(pair_scalar(logits, source, None, "log_odds"), expected.double())
     p = logits.softmax(1).gather(1, source[:, None]).squeeze(1)
-    assert torch.allclose(log_odds(logits, source), torch.log(p / (1 - p)))
+    assert torch.allclose(pair_scalar(logits, source, None, "log_odds"), torch.log(p / (1 - p)))
 
 
 def test_one_vs_one_is_the_logit_difference_and_needs_a_target():
     logits = torch.tensor([[1.0, 2.0, 3.0]])
-    assert class_score(logits, torch.tensor([2]), torch.tensor([0]), "one_vs_one").item() == pytest.approx(
+    assert pair_scalar(logits, torch.tensor([2]), torch.tensor([0]), "one_vs_one").item() == pytest.approx(
         2.0
     )
+    assert pair_scalar(logits, torch.tensor([2]), None, "logit_c").item() == pytest.approx(3.0)
     with pytest.raises(ValueError, match="one_vs_one needs target"):
-        class_score(logits, torch.tensor([2]), None, "one_vs_one")
-    with pytest.raises(
-        ValueError, match="fido score='odds' is not valid; choose one of: log_odds, one_vs_one"
-    ):
-        class_score(logits, torch.tensor([2]), None, "odds")
+        pair_scalar(logits, torch.tensor([2]), None, "one_vs_one")
+    with pytest.raises(ValueError, match="unknown contrast 'odds'; choose one_vs_one"):
+        FidoSaliency(contrast="odds")
 
 
 # ------------------------------------------------------------------------------------- losses by hand
@@ -311,7 +309,7 @@ def test_missing_in_fill_and_targets_are_explained():
     with pytest.raises(ValueError, match="needs per-example baselines as in-fill"):
         method.attribute(BrightPatchDetector(), x, None, torch.tensor([1, 1]), torch.tensor([0, 0]))
     with pytest.raises(ValueError, match="one_vs_one needs target classes"):
-        FidoSaliency(score="one_vs_one", infill=ConstantInFill(), epochs=1)(BrightPatchDetector(), x, 1)
+        FidoSaliency(contrast="one_vs_one", infill=ConstantInFill(), epochs=1)(BrightPatchDetector(), x, 1)
     with pytest.raises(ValueError, match=r"source must be an int or 2 class indices"):
         FidoSaliency(infill=ConstantInFill(), epochs=1)(BrightPatchDetector(), x, torch.tensor([1, 1, 1]))
 

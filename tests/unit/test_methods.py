@@ -84,14 +84,14 @@ def test_integrated_gradients_completeness(net, batch, baselines, baseline):
     assert ((total - expected).abs() <= 0.01 * expected.abs().clamp(min=0.1)).all(), (total, expected)
 
 
-@pytest.mark.parametrize("output", ["difference", "source"])
-def test_deeplift_summation_to_delta(net, batch, baselines, output):
+@pytest.mark.parametrize("contrast", ["one_vs_one", "logit_c"])
+def test_deeplift_summation_to_delta(net, batch, baselines, contrast):
     x, source, target = batch
     for name in ("zero", "blur", "ganmex"):
-        method = method_by_name("deeplift", output=output)
+        method = method_by_name("deeplift", contrast=contrast)
         result = explain(x, source, target, method, baselines[name], model=net)
-        expected = scalar_of(net, x, source, target, output) - scalar_of(
-            net, result.baselines, source, target, output
+        expected = scalar_of(net, x, source, target, contrast) - scalar_of(
+            net, result.baselines, source, target, contrast
         )
         assert torch.allclose(result.attributions.sum((1, 2, 3)), expected, rtol=1e-6, atol=1e-9)
 
@@ -207,9 +207,9 @@ def test_noise_tunnel_with_zero_noise_equals_inner_method(net, batch):
 
 def test_build_methods_from_yaml_mapping_and_unknown_names():
     methods = build_methods(
-        {"ig": {"_target_": "ganmex.explain.methods.IntegratedGradients", "steps": 7}}, output="source"
+        {"ig": {"_target_": "ganmex.explain.methods.IntegratedGradients", "steps": 7}}, contrast="logit_c"
     )
-    assert methods["ig"].name == "ig" and methods["ig"].steps == 7 and methods["ig"].output == "source"
+    assert methods["ig"].name == "ig" and methods["ig"].steps == 7 and methods["ig"].contrast == "logit_c"
     with pytest.raises(KeyError, match="unknown attribution method 'nope'; choose one of"):
         method_by_name("nope")
     with pytest.raises(ValueError, match="unknown integration rule method='simpson'"):

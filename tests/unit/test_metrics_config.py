@@ -14,10 +14,10 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "evaluation" / "default.ya
 
 
 def test_default_evaluation_config_instantiates():
-    cfg = OmegaConf.create({"seed": 3, "evaluation": OmegaConf.load(CONF)})
+    cfg = OmegaConf.create({"seed": 3, "contrast": "one_vs_one", "evaluation": OmegaConf.load(CONF)})
     metrics = instantiate(cfg.evaluation.metrics)
     refs = instantiate(cfg.evaluation.references)
-    assert isinstance(metrics.deletion, gm.PerturbationCurve) and metrics.deletion.score == "one_vs_one"
+    assert isinstance(metrics.deletion, gm.PerturbationCurve) and metrics.deletion.contrast == "one_vs_one"
     assert metrics.insertion.mode == "insertion" and metrics.region_deletion.feature == "patch"
     assert metrics.faithfulness_correlation.seed == 3
     assert isinstance(metrics.counterfactual, gm.CounterfactualQuality)

@@ -9,6 +9,7 @@ from scipy import linalg
 from torch import nn
 
 from ganmex.metrics import CounterfactualQuality
+from ganmex.metrics.counterfactual import counterfactual_quality
 
 
 class Tiny(nn.Module):
@@ -39,10 +40,10 @@ def test_per_example_values_by_hand():
     m.update(model, x, cf, 1 - target, torch.stack([target[0], 1 - target[1]]))
     out = m.compute()
     assert out["validity"].tolist() == [1.0, 0.0]
-    torch.testing.assert_close(out["l1"], torch.tensor([1.0, 0.05]))
-    torch.testing.assert_close(out["l2"], torch.tensor([0.5 * 2**0.5, 0.05]))
-    torch.testing.assert_close(out["changed_fraction"], torch.tensor([2 / 16, 0.0]))
-    torch.testing.assert_close(out["nearest_train_l2"], torch.tensor([0.5 * 2**0.5, 0.05]))
+    torch.testing.assert_close(out["proximity_l1"], torch.tensor([1.0, 0.05]) / 16)
+    torch.testing.assert_close(out["proximity_l2"], torch.tensor([0.5 * 2**0.5, 0.05]))
+    torch.testing.assert_close(out["change_sparsity"], torch.tensor([2 / 16, 0.0]))
+    torch.testing.assert_close(out["nn_distance"], torch.tensor([0.5 * 2**0.5, 0.05]))
 
 
 def test_fid_matches_the_frechet_formula_and_is_zero_for_identical_sets():
@@ -57,18 +58,18 @@ def test_fid_matches_the_frechet_formula_and_is_zero_for_identical_sets():
     c1, c2 = np.cov(fr, rowvar=False), np.cov(ff, rowvar=False)
     expected = ((fr.mean(0) - ff.mean(0)) ** 2).sum() + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real)
     assert out["fid"].item() == pytest.approx(expected, rel=1e-3, abs=1e-5)
-    assert out["kid_mean"].item() > 0
+    assert out["kid"].item() > 0
     same = CounterfactualQuality(kid_subset_size=20, kid_subsets=5)
     same.update(model, real, real, 0, 1)
     assert abs(same.compute()["fid"].item()) < 1e-4
-    assert "nearest_train_l2" not in out
+    assert "nn_distance" not in out
 
 
 def test_kid_subset_shrinks_to_small_sets_and_errors_are_clear():
     model = Tiny()
     m = CounterfactualQuality(kid_subset_size=500)
     m.update(model, torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 4), 0, 1)
-    assert torch.isfinite(m.compute()["kid_mean"])
+    assert torch.isfinite(m.compute()["kid"])
     with pytest.raises(ValueError, match=r"counterfactuals \(6, 1, 4, 3\) must have the inputs' shape"):
         m.update(model, torch.rand(6, 1, 4, 4), torch.rand(6, 1, 4, 3), 0, 1)
 
@@ -87,8 +88,8 @@ def test_a_judge_without_features_skips_fid_and_kid_with_one_line(caplog):
         m.update(LogitsOnly(), x, torch.ones(6, 1, 4, 4), 1, 0)
     out = m.compute()
     assert out["validity"].tolist() == [1.0] * 12  # mean 1 -> logits (1, 0) -> class 0 = target
-    assert out["l1_per_pixel"].tolist() == [1.0] * 12
-    assert torch.isnan(out["fid"]) and torch.isnan(out["kid_mean"])
+    assert out["proximity_l1"].tolist() == [1.0] * 12
+    assert torch.isnan(out["fid"]) and torch.isnan(out["kid"])
     assert sum("FID/KID skipped" in r.message for r in caplog.records) == 1
 
 
@@ -135,11 +136,11 @@ def test_changed_pixel_share_and_l1_per_pixel_by_hand_with_a_custom_tolerance():
     wide = CounterfactualQuality(change_tolerance=0.25)
     wide.update(model, x, cf, 0, 1)
     out = wide.compute()
-    assert out["changed_fraction"].item() == pytest.approx(1 / 16)  # only 0.3 > 0.25
-    assert out["l1_per_pixel"].item() == pytest.approx(0.6 / 16)
+    assert out["change_sparsity"].item() == pytest.approx(1 / 16)  # only 0.3 > 0.25
+    assert out["proximity_l1"].item() == pytest.approx(0.6 / 16)
     tight = CounterfactualQuality(change_tolerance=0.15)
     tight.update(model, x, cf, 0, 1)
-    assert tight.compute()["changed_fraction"].item() == pytest.approx(2 / 16)
+    assert tight.compute()["change_sparsity"].item() == pytest.approx(2 / 16)
 
 
 def test_every_output_declares_its_direction():
@@ -152,4 +153,22 @@ def test_every_output_declares_its_direction():
     assert set(out) <= set(CounterfactualQuality.output_directions)
     assert CounterfactualQuality.output_directions["oracle_validity"] is True
     assert CounterfactualQuality.output_directions["fid"] is False
-    assert CounterfactualQuality.output_directions["changed_fraction"] is False
+    assert CounterfactualQuality.output_directions["change_sparsity"] is False
+
+
+def test_edit_in_mask_is_the_share_of_the_edit_inside_the_ground_truth():
+    model = Tiny()
+    x = torch.zeros(3, 1, 4, 4)
+    masks = torch.zeros(3, 4, 4, dtype=torch.bool)
+    masks[:, :2, :2] = True  # the deciding evidence: the top-left 2x2 corner
+    cf = x.clone()
+    cf[0, 0, :2, :2] = 0.8  # edits only the evidence: 1
+    cf[1, 0, 0, 0], cf[1, 0, 3, 3] = 0.6, 0.2  # 0.6 of 0.8 inside: 0.75
+    # cf[2] == x: no edit, so no share (NaN)
+    values = counterfactual_quality(model, x, cf, torch.tensor([0, 1, 0]), masks=masks)
+    assert values["edit_in_mask"][:2].tolist() == pytest.approx([1.0, 0.75])
+    assert values["edit_in_mask"][2].isnan()
+    m = CounterfactualQuality(kid_subset_size=2, kid_subsets=2)
+    m.update(model, x, cf, 1, 0, masks=masks)
+    assert m.compute()["edit_in_mask"][:2].tolist() == pytest.approx([1.0, 0.75])
+    assert "edit_in_mask" not in counterfactual_quality(model, x, cf, torch.tensor([0, 1, 0]))

@@ -51,7 +51,7 @@ def test_hand_computed_correlation_with_given_subsets():
     x = torch.ones(1, 1, 2, 2)
     a = torch.tensor([[[[1.0, 0.0, 0.0, 5.0]]]]).view(1, 1, 2, 2)
     subsets = torch.tensor([[[0], [1], [2]]])  # drops 1, 2, 3; attribution sums 1, 0, 0
-    m = FaithfulnessCorrelation(nr_runs=3, subset_size=1, score="logit_c")
+    m = FaithfulnessCorrelation(nr_runs=3, subset_size=1, contrast="logit_c")
     m.update(model, x, a, 0, 1, ZeroReference(), subsets=subsets)
     expected = torch.corrcoef(torch.tensor([[1.0, 0.0, 0.0], [1.0, 2.0, 3.0]]))[0, 1]
     # torchmetrics squeezes one-element results to 0-dim tensors

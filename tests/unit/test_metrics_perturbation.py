@@ -106,8 +106,8 @@ def test_removal_counts_and_bad_settings_say_what_to_fix():
         ValueError, match="perturbation mode='remove' is not valid; choose one of: deletion, insertion"
     ):
         PerturbationCurve(mode="remove")
-    with pytest.raises(ValueError, match="unknown score 'prob'"):
-        PerturbationCurve(score="prob")
+    with pytest.raises(ValueError, match="unknown contrast 'prob'"):
+        PerturbationCurve(contrast="prob")
     m = PerturbationCurve()
     with pytest.raises(ValueError, match=r"attributions of shape \(1, 1, 3, 3\) do not match inputs"):
         m.update(nn.Flatten(), torch.rand(1, 1, 2, 2), torch.rand(1, 1, 3, 3), 0, 1, ZeroReference())

@@ -50,8 +50,8 @@ def _quantus_call(metric, net, x, y, a):
     )
 
 
-def _ours(net, x, y, t, a, score="logit_c", **kwargs):
-    metric = PerturbationCurve(score=score, **kwargs)
+def _ours(net, x, y, t, a, contrast="logit_c", **kwargs):
+    metric = PerturbationCurve(contrast=contrast, **kwargs)
     metric.update(net, x, a, y, t, InputMinimumReference())
     return metric.compute()["curve"].double().numpy()
 
@@ -91,7 +91,7 @@ def test_one_vs_one_curve_matches_quantus_on_the_pair_difference(setup):
 
     q = quantus.PixelFlipping(features_in_step=16, normalise=False, abs=False, disable_warnings=True)
     theirs = _quantus_call(q, PairDifference().eval(), x, y, a)
-    ours = _ours(net, x, y, t, a, score="one_vs_one", num_steps=None, features_per_step=16)
+    ours = _ours(net, x, y, t, a, contrast="one_vs_one", num_steps=None, features_per_step=16)
     np.testing.assert_allclose(ours[:, 1:], theirs, atol=TOL, rtol=0)
 
 
@@ -149,7 +149,7 @@ def test_faithfulness_correlation_matches_quantus(setup, monkeypatch):
     theirs = _quantus_call(q, net, x, y, a)
     monkeypatch.setattr(np.random, "choice", choice)
     subsets = torch.from_numpy(np.stack(drawn).reshape(runs, N, size).transpose(1, 0, 2).copy())
-    metric = FaithfulnessCorrelation(nr_runs=runs, subset_size=size, score="logit_c")
+    metric = FaithfulnessCorrelation(nr_runs=runs, subset_size=size, contrast="logit_c")
     metric.update(net, x, a, y, t, InputMinimumReference(), subsets=subsets)
     ours = metric.compute()["faithfulness_correlation"].double().numpy()
     assert np.isfinite(theirs).all() and np.abs(theirs).max() > 0.05

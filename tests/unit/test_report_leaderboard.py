@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from rich.console import Console
 from scipy import stats
 
-from ganmex.pipeline.evaluation_module import collect_results
 from ganmex.report.console import print_leaderboard
 from ganmex.report.leaderboard import (
     build_leaderboard,
@@ -133,33 +131,6 @@ def test_markdown_text_and_terminal_show_the_same_order_within_100_columns(tmp_p
     assert text.rstrip().endswith(str(tmp_path / "results.md"))
 
 
-def test_collect_results_records_carry_the_metric_classes_directions():
-    n = 3
-    curve = {
-        "auc": torch.rand(n),
-        "auc_normalised": torch.rand(n),
-        "aopc": torch.rand(n),
-        "flip_fraction": torch.rand(n),
-        "curve": torch.rand(n, 4),
-        "fractions": torch.linspace(0, 1, 4).expand(n, 4),
-    }
-    computed = {
-        "deletion|ig|zero|blur": curve,
-        "insertion|ig|zero|blur": curve,
-        "sparsity|ig|zero": {"gini": torch.rand(n)},
-        "infidelity|ig|zero": {"infidelity": torch.rand(n)},
-        "localisation|ig|zero": {"pointing_game": torch.rand(n)},
-    }
-    results = collect_results(computed, {}, 4)
-    results.add("ig", "zero", "pointing_game", torch.rand(n))  # as the ground-truth records are added later
-    results.add("ig", "zero", "deletion_auc_raw@blur", torch.rand(n))
-    direction = {r.metric: r.higher_is_better for r in results.records}
-    assert direction["deletion_auc_raw@blur"] is False and direction["insertion_auc@blur"] is True
-    assert direction["aopc@blur"] is True and direction["flip_fraction@blur"] is False
-    assert direction["gini"] is True and direction["infidelity"] is False
-    assert direction["pointing_game"] is True and direction["deletion_auc_raw@blur"] is False
-
-
 def test_directions_survive_save_and_load(tmp_path):
     results = EvalResults()
     results.add("ig", "zero", "gini", [0.1, 0.2], higher_is_better=True)
@@ -198,9 +169,3 @@ def test_bad_headline_config_is_a_clear_error(tmp_path):
     ):
         headline_config({"evaluation": {"headline_metrics": "deletion_auc_raw@blur"}})
     assert headline_config(None) == (None, 0.05)
-
-
-def test_collect_results_prefers_the_metric_instances_directions():
-    computed = {"sparsity|ig|zero": {"gini": torch.rand(2)}}
-    results = collect_results(computed, {}, 4, output_directions={"sparsity|ig|zero": {"gini": False}})
-    assert {r.higher_is_better for r in results.records} == {False}

@@ -1,8 +1,8 @@
-"""scripts/report.py over fake finished run dirs: grouping by overrides, pooling, tables and plots."""
+"""build_report (what scripts/report.py calls) over fake finished run dirs: grouping by overrides, pooling,
+tables and plots."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +10,8 @@ import pandas as pd
 import pytest
 
 from ganmex.report.records import EvalResults
-from ganmex.report.runs import parse_overrides
+from ganmex.report.runs import build_report, parse_overrides
 from ganmex.report.tables import aggregate, summary_stats, write_results_csv
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "report.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("report_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fake_run(path: Path, overrides: list[str], values: dict[str, list[float]], decay: float) -> None:
@@ -64,7 +55,7 @@ def sweep(tmp_path) -> Path:
 
 def test_report_groups_by_overrides_and_pools_seeds(sweep, capsys):
     out = sweep / "report"
-    assert _load_script().main([str(sweep), "--pool", "seed"]) == 0
+    build_report(sweep, None, ["seed"], "baseline", console=True)
     frame = pd.read_csv(out / "comparison.csv")
     assert list(frame.columns[:2]) == ["group", "gan.loss.lambda_cls"]
     assert sorted(set(frame["group"])) == ["gan.loss.lambda_cls=1", "gan.loss.lambda_cls=10"]
@@ -82,7 +73,7 @@ def test_report_groups_by_overrides_and_pools_seeds(sweep, capsys):
 
 def test_without_pooling_each_run_is_its_own_group_and_groups_can_be_columns(sweep, tmp_path):
     out = tmp_path / "elsewhere"
-    assert _load_script().main([str(sweep), "--out", str(out), "--columns", "group", "--quiet"]) == 0
+    build_report(sweep, out, [], "group", console=False)
     frame = pd.read_csv(out / "comparison.csv")
     assert set(frame["group"]) == {
         "gan.loss.lambda_cls=1,seed=0",
@@ -99,11 +90,11 @@ def test_without_pooling_each_run_is_its_own_group_and_groups_can_be_columns(swe
     )
 
 
-def test_empty_folder_fails_with_a_clear_message(tmp_path, caplog):
-    assert _load_script().main([str(tmp_path), "--quiet"]) == 1
-    assert "no results.csv under" in caplog.text
-    assert _load_script().main([str(tmp_path / "missing"), "--quiet"]) == 1
-    assert "does not exist" in caplog.text
+def test_empty_folder_fails_with_a_clear_message(tmp_path):
+    with pytest.raises((FileNotFoundError, ValueError), match="no results.csv under"):
+        build_report(tmp_path, None, [], "baseline", console=False)
+    with pytest.raises((FileNotFoundError, ValueError), match="does not exist"):
+        build_report(tmp_path / "missing", None, [], "baseline", console=False)
 
 
 def test_parse_overrides_handles_hydra_prefixes():

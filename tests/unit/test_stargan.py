@@ -490,3 +490,23 @@ def test_lazy_penalty_weighs_lambda_gp_times_gp_every_and_is_skipped_between(wit
     by_hand.step()
     for ours, theirs in zip(module.critic.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs)
+
+
+def test_validation_logs_counterfactual_quality_under_its_record_names():
+    """val/validity and val/proximity_l1: counterfactual_quality's means over every (x, t != label) pair."""
+    from ganmex.metrics.counterfactual import counterfactual_quality
+
+    module = _module().eval()
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.update({name: float(value)})
+    torch.manual_seed(0)
+    images, labels = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        module.validation_step((images, labels), 0)
+        pairs = [(x, t) for x, c in zip(images, labels.tolist(), strict=True) for t in range(3) if t != c]
+        x = torch.stack([p[0] for p in pairs])
+        target = torch.tensor([p[1] for p in pairs])
+        expected = counterfactual_quality(module.classify, x, module.counterfactuals(x, target), target)
+    assert set(logged) == {"val/validity", "val/proximity_l1"}
+    assert logged["val/validity"] == pytest.approx(expected["validity"].mean().item())
+    assert logged["val/proximity_l1"] == pytest.approx(expected["proximity_l1"].mean().item(), rel=1e-5)

@@ -1,0 +1,28 @@
+"""The GAN Pareto rows are experiment presets: each composes, changes only what its comment says, and runs
+with `python train.py -m stage=evaluate mode=gan_quality experiment=gan_pareto/<row>,...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+PRESETS = sorted((Path(__file__).resolve().parents[2] / "conf/experiment/gan_pareto").glob("*.yaml"))
+
+
+def test_there_is_a_preset_per_row_and_the_default_row_is_the_shipped_config(make_config):
+    assert {"default", "four_k", "ganmex_reference", "colored"} <= {p.stem for p in PRESETS}
+    shipped = make_config(["stage=evaluate", "mode=gan_quality"])
+    default = make_config(["stage=evaluate", "mode=gan_quality", "experiment=gan_pareto/default"])
+    assert OmegaConf.to_container(default.gan) == OmegaConf.to_container(shipped.gan)
+
+
+@pytest.mark.parametrize("preset", [p.stem for p in PRESETS])
+def test_each_preset_composes_and_sets_its_values(make_config, preset):
+    cfg = make_config([f"experiment=gan_pareto/{preset}", "stage=evaluate", "mode=gan_quality"])
+    assert cfg.task_name == f"gan_pareto_{preset}"
+    if preset == "four_k":
+        assert cfg.gan.trainer.max_steps == 8000 and cfg.gan.loss.lambda_sim == 30
+    if preset.startswith("colored"):
+        assert cfg.dataset._target_.endswith("ColoredMNISTDataModule") and cfg.dataset.channels == 3
