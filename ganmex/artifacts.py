@@ -8,6 +8,7 @@ the `.partial` suffix is always finished.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -22,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.errors import ArtifactLockedError
+from ganmex.errors import ArtifactLockedError, DamagedArtifactError, DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,50 @@ def config_hash(payload: Any, length: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+@contextlib.contextmanager
+def naming_a_full_disk(path: Path) -> Iterator[None]:
+    """Turn "no space left" while writing `path` into a DiskFullError that names the file and its disk
+    (torch's own message for it is "inline_container.cc: unexpected pos", which names neither)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+        raise DiskFullError(
+            f"No space left on device while writing {path} ({free / 2**20:.0f} MiB free on that disk); free "
+            f"space there (or set paths.artifact_dir to a larger disk) and rerun the same command"
+        ) from error
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write text through a same-directory temp file and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temp_name(path)
     try:
-        tmp.write_text(text)
+        with naming_a_full_disk(path):
+            tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """torch.save via a same-directory temp file, fsync and os.replace; no temp file survives a failure.
+    Through a file handle, so that a full disk raises ENOSPC (named by naming_a_full_disk)."""
+    import torch  # here, not at the top: config checks import this module
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    try:
+        with naming_a_full_disk(path), open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -98,7 +138,8 @@ class Artifact:
         path = Path(path)
         config_file = path / CONFIG
         if config_file.is_file():
-            config = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)
+            load = lambda file: OmegaConf.to_container(OmegaConf.load(file), resolve=False)  # noqa: E731
+            config = read_artifact_file(config_file, load, None)
             kind = artifact_kind(config if isinstance(config, dict) else {})
             if kind:
                 prefix = f"{kind}-"
@@ -135,28 +176,49 @@ class Artifact:
         Two runs of the same config must not resume from each other's half-written checkpoint nor
         replace each other's finished artifact: the second waits (logging that it does), then finds
         the artifact finished and reuses it. `timeout_s=None` waits for ever; otherwise
-        ArtifactLockedError after that many seconds. The lock file itself is left in place (deleting
-        it would let a third run lock a different inode). DDP worker ranks (a non-zero RANK, LOCAL_RANK
-        or NODE_RANK) do not lock: they belong to the run whose rank 0 holds the lock.
+        ArtifactLockedError after that many seconds. The holder deletes the lock file as it lets go (no
+        `.lock` is left behind); a waiter that then holds the lock of a deleted file opens the new one
+        and locks again, so two runs never hold locks on different files. DDP worker ranks (a non-zero
+        RANK, LOCAL_RANK or NODE_RANK) do not lock: they belong to the run whose rank 0 holds the lock.
         """
         if is_worker_rank():  # the launching rank holds it for the whole run; waiting here would deadlock
             yield self.lock_path
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as handle:
+        handle = self._acquire(timeout_s)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}\n")
+            handle.flush()
+            yield self.lock_path
+        finally:
+            self.lock_path.unlink(missing_ok=True)  # still locked: no waiter can have the new file yet
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def _acquire(self, timeout_s: float | None):
+        """An open, flock-ed handle on the lock file that is still at `lock_path`."""
+        while True:
+            handle = open(self.lock_path, "a+")
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info("another run holds %s; waiting", self.lock_path)
-                self._wait_for_lock(handle, timeout_s)
-            try:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(f"pid {os.getpid()}\n")
-                handle.flush()
-                yield self.lock_path
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    log.info("another run holds %s; waiting", self.lock_path)
+                    self._wait_for_lock(handle, timeout_s)
+            except BaseException:
+                handle.close()
+                raise
+            if self._is_current(handle):
+                return handle
+            handle.close()  # the previous holder deleted the file we waited on: lock the new one
+
+    def _is_current(self, handle) -> bool:
+        try:
+            return os.fstat(handle.fileno()).st_ino == os.stat(self.lock_path).st_ino
+        except FileNotFoundError:
+            return False
 
     def _wait_for_lock(self, handle, timeout_s: float | None) -> None:
         if timeout_s is None:
@@ -184,15 +246,20 @@ class Artifact:
         return self.path / CHECKPOINT
 
     def metrics(self) -> dict:
-        return json.loads((self.path / METRICS).read_text())
+        return read_artifact_file(self.path / METRICS, lambda p: json.loads(p.read_text()), self.stage)
 
     def config(self) -> dict:
-        return OmegaConf.to_container(OmegaConf.load(self.path / CONFIG), resolve=True)
+        return read_artifact_file(self.path / CONFIG, _load_yaml, self.stage)
 
     def begin(self) -> Path:
         """Create (or reopen, to resume) the partial directory and return it."""
         self.partial_path.mkdir(parents=True, exist_ok=True)
         return self.partial_path
+
+    def discard_empty_partial(self) -> None:
+        """Remove the partial directory when nothing was written into it (a run that failed to start)."""
+        if self.partial_path.is_dir() and not any(self.partial_path.iterdir()):
+            self.partial_path.rmdir()
 
     def resume_checkpoint(self) -> Path | None:
         ckpt = self.partial_path / RESUME_CHECKPOINT
@@ -202,11 +269,7 @@ class Artifact:
         """Write checkpoint, config (with `stage: <kind>`) and metrics into the partial dir, then
         rename it into place. Call it while holding `lock()`."""
         work = self.begin()
-        tmp_ckpt = work / f".{CHECKPOINT}.tmp"
-        import torch  # here, not at the top: config checks import this module
-
-        torch.save(state, tmp_ckpt)
-        os.replace(tmp_ckpt, work / CHECKPOINT)
+        save_atomic(state, work / CHECKPOINT)
         record = to_plain(config)
         if isinstance(record, dict):
             record = {"stage": self.stage, **{k: v for k, v in record.items() if k != "stage"}}
@@ -248,6 +311,53 @@ CREATE_COMMAND = {
 }
 
 
+# what a loader reads from each kind's config.yaml: a file cut short lacks some of it
+REQUIRED_KEYS = {
+    "classifier": ("dataset_info", "classifier.net"),
+    "oracle": ("dataset_info", "oracle.net"),
+    "gan": ("dataset_info", "gan.generator"),
+}
+
+
+def _load_yaml(path: Path) -> dict:
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if not isinstance(config, dict):
+        raise ValueError(f"it holds a {type(config).__name__}, not a mapping")
+    return config
+
+
+def damaged(path: Path, error: BaseException, kind: str | None) -> DamagedArtifactError:
+    """The one-line error for an artifact file that is empty, cut short or unparsable."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    create = CREATE_COMMAND.get(kind or "", "python train.py")
+    return DamagedArtifactError(
+        f"{path} is damaged or cut short ({type(error).__name__}: {detail}); copy the artifact again, "
+        f"or delete {path.parent} and rerun `{create}` to recreate it"
+    )
+
+
+def read_artifact_file(path: Path, reader: Any, kind: str | None) -> Any:
+    """`reader(path)`, with an empty, cut-short or unparsable file named in one line with the fix."""
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            raise ValueError("the file is empty")
+        return reader(path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch, yaml and json each raise their own types for a damaged file
+        raise damaged(path, error, kind) from error
+
+
+def check_required(config: dict, path: Path, kind: str | None) -> None:
+    """A config.yaml cut short parses, but lacks what the loader reads ("Missing key net")."""
+    for dotted in REQUIRED_KEYS.get(kind or "", ()):
+        node: Any = config
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise damaged(path, KeyError(f"no {dotted}"), kind)
+
+
 def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """(config, checkpoint state) of a finished artifact directory of one of `kinds`, with a clear
     error for an unfinished directory, a missing file or an artifact of another kind."""
@@ -263,7 +373,7 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
             f"no finished {wanted} artifact at {path} (expected {CHECKPOINT}, {CONFIG} and {METRICS}); "
             f"create one with `{create}`"
         )
-    config = OmegaConf.to_container(OmegaConf.load(path / CONFIG), resolve=True)
+    config = read_artifact_file(path / CONFIG, _load_yaml, kinds[0] if kinds else None)
     kind = artifact_kind(config)
     if kinds is not None and kind not in kinds:
         raise FileNotFoundError(
@@ -271,5 +381,7 @@ def load_artifact_dir(path: str | Path, kinds: tuple[str, ...] | None = None) ->
         )
     import torch  # here, not at the top: config checks import this module
 
-    state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
-    return config, state
+    def load(file: Path) -> Any:
+        return torch.load(file, map_location="cpu", weights_only=False)
+
+    return config, read_artifact_file(path / CHECKPOINT, load, kind)

@@ -18,6 +18,14 @@ class UnsoundTrainingError(ConfigError):
     its artifact is left unfinished (`.partial`) and the message names the metric and the key to change."""
 
 
+class DiskFullError(ConfigError):
+    """A write failed for lack of space; the message names the file, the disk and how to recover."""
+
+
+class DamagedArtifactError(ConfigError):
+    """A finished artifact's file is empty, cut short or unparsable; the message names it and the fix."""
+
+
 class ArtifactLockedError(ConfigError):
     """Another run holds an artifact's lock longer than the configured wait."""
 

@@ -5,7 +5,7 @@ import time
 import torch
 
 from ganmex.models.classifiers import mnist_cnn
-from ganmex.models.inputs import FORWARD_TOLERANCE, as_pixels
+from ganmex.models.inputs import as_pixels, forward_tolerance
 
 torch.set_num_threads(1)
 net = mnist_cnn(1, 10, 28, [0.13], [0.31]).eval()
@@ -22,7 +22,7 @@ with torch.no_grad():
         [net.head(net.features(x)) for _ in range(20)]
         raw.append((time.perf_counter() - t) / 20)
         t = time.perf_counter()
-        [as_pixels(x, tolerance=FORWARD_TOLERANCE) for _ in range(200)]
+        [as_pixels(x, tolerance=forward_tolerance()) for _ in range(200)]
         alone.append((time.perf_counter() - t) / 200)
 
 

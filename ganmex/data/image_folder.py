@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import torch
@@ -15,9 +17,31 @@ from ganmex.data.tensor_dataset import ImageTensorDataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
+log = logging.getLogger(__name__)
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders digit runs by value: `1, 2, 10`, not the text order `1, 10, 2`."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def class_folders(root: Path) -> list[str]:
+    """The non-hidden sub-folders of `root`, in natural order (class index = position)."""
+    return sorted(
+        (p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=natural_key
+    )
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The non-hidden image files directly in `folder`, sorted."""
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
 
 class ImageFolderDataModule(SplitImageDataModule):
-    """One sub-folder per class; classes are the sorted folder names.
+    """One sub-folder per class; classes are the folder names in natural order (`1, 2, 10`), logged
+    when the images load. A class folder without images is refused.
 
     Hidden entries (names starting with '.', e.g. `.ipynb_checkpoints/`, `.DS_Store`) are ignored.
     """
@@ -37,21 +61,27 @@ class ImageFolderDataModule(SplitImageDataModule):
                 f"image folder {self.root} does not exist; set dataset.root to a folder with one "
                 f"sub-folder of images per class"
             )
-        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        names = class_folders(self.root)
         if len(names) < 2:
             raise DatasetNotFoundError(f"{self.root} needs at least two class sub-folders, found {names}")
+        empty = [name for name in names if not image_files(self.root / name)]
+        if empty:  # it would train silently as a class that never appears
+            raise DatasetNotFoundError(
+                f"class folder {self.root / empty[0]} holds no images with suffixes "
+                f"{', '.join(IMAGE_SUFFIXES)}; add its images or remove the folder"
+            )
         return names
 
     def load_all(self) -> ImageTensorDataset:
         mode = ImageReadMode.GRAY if self.channels == 1 else ImageReadMode.RGB
+        log.info(
+            "image folder %s: classes %s",
+            self.root,
+            ", ".join(f"{i}={name}" for i, name in enumerate(self.class_names)),
+        )
         images, labels = [], []
         for label, name in enumerate(self.class_names):
-            files = sorted(
-                p
-                for p in (self.root / name).iterdir()
-                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
-            for path in files:
+            for path in image_files(self.root / name):
                 image = self._decode(path, mode)
                 image = resize_square(image, self.image_size)
                 images.append(image)
@@ -74,4 +104,10 @@ class ImageFolderDataModule(SplitImageDataModule):
     def content_identity(cls, cfg: dict) -> dict:
         """A fingerprint of the image files (names, sizes, mtimes) next to `root` in artifact hashes."""
         root = Path(cfg["root"])
-        return {"fingerprint": tree_fingerprint(root, IMAGE_SUFFIXES) if root.is_dir() else "absent"}
+        if not root.is_dir():
+            return {"fingerprint": "absent"}
+        identity = {"fingerprint": tree_fingerprint(root, IMAGE_SUFFIXES)}
+        names = class_folders(root)
+        if names != sorted(names):  # numbered classes: the label mapping differs from the text order
+            identity["class_order"] = names
+        return identity

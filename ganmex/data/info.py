@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ganmex.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -23,3 +25,24 @@ class DatasetInfo:
     @classmethod
     def from_dict(cls, data: dict) -> DatasetInfo:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def check_compatible(
+    trained: DatasetInfo,
+    data: DatasetInfo,
+    model: str = "classifier",
+    use: str = "evaluated on",
+    fix: str = "pick a matching eval_dataset",
+) -> None:
+    """Refuse data whose channels, image size or classes differ from what a model was trained on: the
+    forward pass fails deep inside the network, or worse, a label beyond its classes trains silently."""
+    if (trained.channels, trained.image_size, trained.num_classes) != (
+        data.channels,
+        data.image_size,
+        data.num_classes,
+    ):
+        raise ConfigError(
+            f"{model} trained on {trained.name} ({trained.channels}x{trained.image_size}px, "
+            f"{trained.num_classes} classes) cannot be {use} {data.name} ({data.channels}x"
+            f"{data.image_size}px, {data.num_classes} classes); {fix}"
+        )

@@ -9,7 +9,7 @@ from torch.utils.data import Sampler
 
 
 class BalancedBatchSampler(Sampler[list[int]]):
-    """Yields index batches with `batch_size // num_classes` images per class.
+    """Yields index batches with `batch_size // num_classes` images per class (a multiple of num_classes).
 
     The GAN stage needs this: with uniform targets, every source class must be seen equally
     often or the generator learns the frequent classes' style only. Classes are sampled with
@@ -31,6 +31,12 @@ class BalancedBatchSampler(Sampler[list[int]]):
                 f"class-balanced batch_size={batch_size} is smaller than the {len(self.classes)} classes in "
                 f"the data; set gan.batch_size (the GAN's balanced batch; dataset.batch_size when it is "
                 f"null) to a multiple of {len(self.classes)}"
+            )
+        if batch_size % len(self.classes):
+            raise ValueError(
+                f"class-balanced batch_size={batch_size} is not a multiple of the {len(self.classes)} "
+                f"classes in the data: a batch holds the same number of images of each class; set "
+                f"gan.batch_size to a multiple of {len(self.classes)}"
             )
         self.per_class = batch_size // len(self.classes)
         self.by_class = [torch.nonzero(labels == c).flatten() for c in self.classes]

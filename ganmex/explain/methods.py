@@ -23,6 +23,7 @@ instantiates the mapping. `register_method(name)` adds a class to `METHODS` for 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -39,6 +40,7 @@ from torch import Tensor, nn
 
 from ganmex.explain.hookable import HooksUnsupported, hookable
 from ganmex.explain.target import PairOutput, check_contrast, check_pairs
+from ganmex.models.inputs import as_pixels, noisy_inputs
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,9 @@ class CaptumMethod(AttributionMethod):
     `batch_size` splits large batches into chunks (bounds memory for N x steps or N x references).
     """
 
+    # Gaussian noise the method adds to its inputs itself (the classifier then accepts pixels beyond [0, 1])
+    noise_std = 0.0
+
     def __init__(self, contrast: str = "one_vs_one", batch_size: int | None = None, seed: int | None = None):
         self.contrast = check_contrast(contrast)
         if batch_size is not None and batch_size < 1:
@@ -161,7 +166,10 @@ class CaptumMethod(AttributionMethod):
     ) -> Tensor:
         check_pairs(inputs, source, target)
         self.check_baselines(inputs, baselines)
-        with gradients_on(), seeded(self.seed), warnings.catch_warnings():
+        if self.noise_std:  # the clean inputs are pixels; only the noise this method adds may leave [0, 1]
+            as_pixels(inputs, "inputs")
+        noise = noisy_inputs(self.noise_std) if self.noise_std else contextlib.nullcontext()
+        with gradients_on(), seeded(self.seed), noise, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*hooks and attributes on non-linear.*")
             forward = PairOutput(self.prepare(model, inputs), self.contrast)
             attributor = self.build(forward)
@@ -278,6 +286,7 @@ class GradientShap(CaptumMethod):
     def __init__(self, n_samples: int = 50, stdevs: float = 0.0, **kw: Any) -> None:
         super().__init__(**kw)
         self.n_samples, self.stdevs = n_samples, stdevs
+        self.noise_std = stdevs
 
     def build(self, forward: PairOutput) -> Any:
         return ca.GradientShap(forward)
@@ -509,6 +518,7 @@ class NoiseTunnel(CaptumMethod):
         self.method, self.nt_type, self.nt_samples, self.stdevs = method, nt_type, nt_samples, stdevs
         self.nt_samples_batch_size = nt_samples_batch_size
         self.baseline_kind = method.baseline_kind
+        self.noise_std = stdevs
 
     def prepare(self, model: nn.Module, inputs: Tensor) -> nn.Module:
         return self.method.prepare(model, inputs)

@@ -18,6 +18,7 @@ from torchmetrics.utilities import dim_zero_cat
 from ganmex.explain.target import check_contrast, pair_scalar
 from ganmex.metrics.faithfulness import draw_per_example, example_generators
 from ganmex.metrics.scoring import Model, check_images
+from ganmex.models.inputs import noisy_inputs
 from ganmex.tensors import as_labels
 
 ExplainFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -122,7 +123,7 @@ class Infidelity(_SeededMetric):
         def forward(inp: Tensor, src: Tensor, tgt: Tensor) -> Tensor:
             return pair_scalar(model(inp), src, tgt, self.contrast)
 
-        with torch.no_grad():
+        with torch.no_grad(), noisy_inputs(self.noise_std):  # x - I leaves [0, 1] on purpose
             values = infidelity(
                 forward,
                 perturb,

@@ -42,7 +42,8 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for pixels x (N, C, H, W) in [0, 1]; uint8 is divided by 255. In eval mode (every
-        loaded classifier) floats far outside [0, 1], e.g. 0..255, raise ValueError (`models.inputs`)."""
+        loaded classifier) floats outside [0, 1], e.g. 0..255 or [-1, 1], raise ValueError; methods that add
+        noise on purpose widen the range with `models.inputs.noisy_inputs` (`models.inputs`)."""
         return self.head(self.features(classifier_input(x, self.training)))
 
 

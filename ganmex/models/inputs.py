@@ -4,25 +4,52 @@ Images are float (N, C, H, W) pixels in [0, 1]. A uint8 batch (what `torchvision
 `PILToTensor` give) is accepted and divided by 255, so torchvision users need no conversion. Floats
 outside [0, 1] (0..255 floats, [-1, 1] GAN-space or normalised images) are refused with their observed
 min/max, since the networks normalise internally and would silently explain a different image.
+Only code that adds noise on purpose widens the range, inside `noisy_inputs()`; everywhere else
+[-1, 1] input is refused, as the README says.
 Targets are class indices: ints, integer tensors or integral floats (2.0); 2.7 is refused.
 An empty batch (N = 0) is valid and gives an empty result.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 
 # slack for float round-off around [0, 1] at the strict entry points (resampling, interpolation)
 STRICT_TOLERANCE = 1e-3
-# Classifier.forward also sees inputs that attribution methods perturbed on purpose (SmoothGrad's and
-# GradientShap's Gaussian noise, stdevs ~0.1-0.15): it only refuses what cannot be pixels plus such
-# noise, chiefly 0..255 floats
-FORWARD_TOLERANCE = 1.0
+# inside `noisy_inputs(stdevs)`, Classifier.forward sees inputs perturbed on purpose (SmoothGrad's and
+# GradientShap's Gaussian noise, infidelity's perturbations): there it only refuses what cannot be pixels
+# plus such noise: beyond NOISE_SIGMAS standard deviations (a 1e-15 chance per pixel), and never less
+# than NOISE_TOLERANCE, which still refuses 0..255 floats
+NOISE_SIGMAS = 8.0
+NOISE_TOLERANCE = 1.0
+_forward_tolerance: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "forward_tolerance", default=STRICT_TOLERANCE
+)
 
 FIX = (
     "pass float pixels in [0, 1]: divide 0..255 images by 255, map [-1, 1] images with (x + 1) / 2, "
     "and do not normalise (the model normalises itself)"
 )
+
+
+@contextlib.contextmanager
+def noisy_inputs(stdevs: float) -> Iterator[None]:
+    """Within the block, Classifier.forward accepts [0, 1] pixels plus Gaussian noise of `stdevs`: for the
+    attribution methods and metrics that add such noise themselves (they check their clean inputs)."""
+    token = _forward_tolerance.set(max(NOISE_TOLERANCE, NOISE_SIGMAS * stdevs))
+    try:
+        yield
+    finally:
+        _forward_tolerance.reset(token)
+
+
+def forward_tolerance() -> float:
+    """How far outside [0, 1] Classifier.forward accepts pixels here (see noisy_inputs)."""
+    return _forward_tolerance.get()
 
 
 def as_pixels(x: torch.Tensor, name: str = "x", tolerance: float = STRICT_TOLERANCE) -> torch.Tensor:
@@ -46,9 +73,10 @@ def as_pixels(x: torch.Tensor, name: str = "x", tolerance: float = STRICT_TOLERA
 
 def classifier_input(x: torch.Tensor, training: bool) -> torch.Tensor:
     """What a classifier's forward takes: uint8 always becomes pixels; in eval mode (every loaded
-    classifier) floats far outside [0, 1] are refused, in training mode augmented batches pass as they are."""
+    classifier) floats outside [0, 1] are refused (beyond the noise of `noisy_inputs`), in training mode
+    augmented batches pass as they are."""
     if x.dtype == torch.uint8 or not training:
-        return as_pixels(x, tolerance=FORWARD_TOLERANCE)
+        return as_pixels(x, tolerance=forward_tolerance())
     return x
 
 

@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.artifacts import load_artifact_dir, to_plain
+from ganmex.artifacts import CONFIG, artifact_kind, check_required, load_artifact_dir, to_plain
 from ganmex.data.info import DatasetInfo
 from ganmex.models.autoencoder import ConvAutoencoder
 from ganmex.models.classifiers import Classifier
@@ -41,6 +41,7 @@ def _frozen(net: torch.nn.Module, device: str | torch.device) -> torch.nn.Module
 def load_classifier(artifact_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The network of a finished classifier (or oracle) artifact, trained or imported; frozen, eval mode."""
     config, state = load_artifact_dir(artifact_dir, kinds=("classifier", "oracle"))
+    check_required(config, Path(artifact_dir) / CONFIG, artifact_kind(config))
     section = config.get("classifier") or config["oracle"]
     if "external_format" in state:  # imported (classifier=external): the model file travels in the artifact
         net = imported_classifier(section, Path(artifact_dir) / state["model_file"], state["external_format"])
@@ -55,6 +56,7 @@ def load_counterfactual_generator(
 ) -> CounterfactualGenerator:
     """The generator of a finished gan artifact (its EMA weights when trained with EMA and `ema`)."""
     config, state = load_artifact_dir(artifact_dir, kinds=("gan",))
+    check_required(config, Path(artifact_dir) / CONFIG, "gan")
     info = config["dataset_info"]
     generator = instantiate(
         config["gan"]["generator"],

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from ganmex.artifacts import Artifact
 from ganmex.data.base import DatasetInfo, ImageDataModule
+from ganmex.data.info import check_compatible
 from ganmex.errors import ConfigError, check_choice
 from ganmex.explain.baselines import BaselineContext
 from ganmex.explain.methods import AttributionMethod, applicable_methods, build_methods
@@ -49,19 +50,6 @@ def pick_device(cfg: DictConfig, setting: str = "auto", key: str = "explain.devi
 def eval_dataset_config(cfg: DictConfig) -> DictConfig:
     """The dataset to evaluate on: `eval_dataset` when set, else the training dataset."""
     return cfg.get("eval_dataset") or cfg.dataset
-
-
-def check_compatible(trained: DatasetInfo, evaluated: DatasetInfo) -> None:
-    if (trained.channels, trained.image_size, trained.num_classes) != (
-        evaluated.channels,
-        evaluated.image_size,
-        evaluated.num_classes,
-    ):
-        raise ConfigError(
-            f"classifier trained on {trained.name} ({trained.channels}x{trained.image_size}px, "
-            f"{trained.num_classes} classes) cannot be evaluated on {evaluated.name} ({evaluated.channels}x"
-            f"{evaluated.image_size}px, {evaluated.num_classes} classes); pick a matching eval_dataset"
-        )
 
 
 def gan_configured(cfg: DictConfig) -> bool:

@@ -14,7 +14,7 @@ from ganmex.data.base import DatasetInfo, ImageDataModule
 from ganmex.models.loading import load_classifier
 from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact
-from ganmex.pipeline.stage import TrainedStage
+from ganmex.pipeline.stage import TrainedStage, check_fits_data
 from ganmex.report.gan_grid import CounterfactualGridCallback
 from ganmex.training.checkpoint_callbacks import StepCheckpoint
 from ganmex.training.ganmex import GanmexModule
@@ -57,6 +57,7 @@ class GanStage(TrainedStage):
             )
         batch = {"batch_size": self.settings.batch_size} if self.settings.get("batch_size") else {}
         datamodule = build_datamodule(self.cfg.dataset, balanced_batches=True, **batch)
+        check_fits_data(self.classifier_dir, datamodule.info, "classifier")  # before the data loads
         datamodule.setup("fit")
         return datamodule
 

@@ -83,3 +83,9 @@ def objective_value(cfg: DictConfig, summary: Mapping[str, Any]) -> float | None
     if spec is None:
         return None
     return float(instantiate(spec)(summary))
+
+
+def failed_objective(cfg: DictConfig) -> float | None:
+    """A failed sweep job's value: NaN when an objective is configured (Optuna records the trial as failed
+    and samples on), else None."""
+    return math.nan if cfg.get("objective") is not None else None

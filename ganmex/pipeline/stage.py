@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import Artifact
 from ganmex.data.base import ImageDataModule
 from ganmex.data.identity import dataset_identity
+from ganmex.data.info import DatasetInfo, check_compatible
 from ganmex.errors import ConfigError, UnsoundTrainingError
 from ganmex.pipeline.build import build_datamodule, build_trainer
 from ganmex.pipeline.stage_graph import NEEDS
+from ganmex.termination import Terminated
 from ganmex.training.checkpointing import AtomicCheckpointIO, usable_resume_checkpoint
 from ganmex.training.soundness import NonFiniteLossCallback, check_sound
 
@@ -90,11 +93,21 @@ def stage_artifact(cfg: DictConfig, section: str) -> Artifact:
     payload = {
         "hash_version": HASH_VERSION,
         "dataset": by_value(dataset_identity(cfg.dataset)),
-        section: hashed_section(node),
-        "seed": by_value(cfg.seed),
+        **made_from(cfg, section),
         **{need: stage_artifact(cfg, need).dir_name for need in NEEDS[section]},
     }
     return Artifact(section, config_hash(payload), Path(cfg.paths.artifact_dir))
+
+
+def made_from(cfg: DictConfig, section: str) -> dict[str, Any]:
+    """What a stage's artifact depends on besides the data and its upstream artifacts: its config and the
+    seed, or for an imported classifier (`classifier=external`) the model file's bytes and how it is read."""
+    from ganmex.pipeline.external_classifier_stage import imported_identity, is_external
+
+    node = cfg.get(section)
+    if is_external(node):
+        return by_value(imported_identity(node))
+    return {section: hashed_section(node), "seed": by_value(cfg.seed)}
 
 
 # which artifact kinds an explicit `<section>.artifact=` may name
@@ -117,6 +130,20 @@ def explicit_artifact(section: str, path: str | Path) -> Artifact:
             f"pass a {section}-<hash> directory or unset {section}.artifact to train one"
         )
     return artifact
+
+
+def check_fits_data(artifact: Artifact, data: DatasetInfo, section: str) -> None:
+    """A model made elsewhere (`<section>.artifact=<dir>`) must have this data's channels, image size and
+    classes: otherwise a GAN or oracle trains against it and fails deep in a loss, or trains silently."""
+    recorded = artifact.config().get("dataset_info")
+    if recorded is not None:
+        check_compatible(
+            DatasetInfo.from_dict(recorded),
+            data,
+            model=f"{section}.artifact={artifact.path}",
+            use="used with dataset",
+            fix=f"pass a {section} trained on this data, or unset {section}.artifact to train one",
+        )
 
 
 def scalar_metrics(metrics: dict, prefixes: tuple[str, ...]) -> dict[str, float]:
@@ -201,10 +228,21 @@ class TrainedStage(ABC):
         with artifact.lock(timeout_s=self.cfg.get("artifact_lock_timeout_s")):
             if artifact.exists:  # another run finished it while we waited
                 return self._reused(artifact, started)
-            metrics = self._train(artifact, started)
+            try:
+                metrics = self._train(artifact, started)
+            except BaseException as error:
+                artifact.discard_empty_partial()  # a failed start-up leaves no empty directory behind
+                if isinstance(error, Terminated):
+                    raise Terminated(
+                        f"{error} during {self.section} training: nothing was committed; rerun the same "
+                        f"command to resume from {artifact.partial_path}"
+                    ) from None
+                raise
         return StageResult(self.section, artifact, False, metrics, time.perf_counter() - started)
 
     def _reused(self, artifact: Artifact, started: float) -> StageResult:
+        if self.settings.get("artifact"):  # made elsewhere, perhaps from other data: check before training
+            check_fits_data(artifact, build_datamodule(self.cfg.dataset).info, self.section)
         announce_reuse(artifact)
         return StageResult(self.section, artifact, True, artifact.metrics(), time.perf_counter() - started)
 
@@ -213,12 +251,17 @@ class TrainedStage(ABC):
         datamodule = self.datamodule()
         module = self.build_module(datamodule)
         work_dir = artifact.begin()
-        resume = usable_resume_checkpoint(artifact.resume_checkpoint())
+        resume = usable_resume_checkpoint(artifact.resume_checkpoint(), module)
         if resume is not None:
             log.info("resuming %s training from %s", self.section, resume)
         options = {"plugins": [AtomicCheckpointIO()], **self.trainer_options(datamodule)}
         trainer = build_trainer(self.cfg, self.section, work_dir, self.settings.trainer, **options)
-        trainer.callbacks.extend([NonFiniteLossCallback(self.section), *self.extra_callbacks(work_dir)])
+        extra = self.extra_callbacks(work_dir)
+        if any(isinstance(callback, ModelCheckpoint) for callback in extra):
+            # the stage's own resume checkpoint replaces the configured one: two writers of last.ckpt in
+            # one directory make Lightning write a second, stray last-v1.ckpt
+            trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
+        trainer.callbacks.extend([NonFiniteLossCallback(self.section), *extra])
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         if trainer.interrupted:  # Ctrl+C that Lightning handled without exiting: never commit half a stage
             raise UnsoundTrainingError(
@@ -226,6 +269,11 @@ class TrainedStage(ABC):
                 f"{artifact.partial_path}"
             )
         metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
+        if resume is not None and not any(key.startswith("val/") for key in metrics):
+            # the checkpoint had finished its budget (a rerun after a failed check or commit): fit did
+            # nothing, so score the restored weights again rather than report that nothing was validated
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+            metrics.update(scalar_metrics(trainer.callback_metrics, ("val/",)))
         metrics.update(self.test(trainer, module, datamodule))
         metrics["train_time_s"] = round(time.perf_counter() - started, 2)
         check_sound(self.section, metrics, self.expectations())  # an unsound stage stays in .partial

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,9 @@ INTEGER_KEYS = (
     "n_critic",
     "checkpoint_every_n_steps",
     "log_every_n_steps",
+    "num_images",
+    "expensive_images",
+    "grid_images",
 )
 # leaves that must be numbers (int or float); also any `*_lr`, `lambda_*` and `min_*` leaf
 NUMBER_KEYS = (
@@ -46,6 +50,12 @@ NUMBER_KEYS = (
     "stdevs",
     "network_timeout_s",
 )
+# the shipped config groups: a leaf that holds a number in every file that sets it must hold a number
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+# numbers in the shipped YAMLs that also take words elsewhere (Lightning's `devices=auto`)
+NOT_ONLY_NUMBERS = ("devices",)
+# dotted keys that must be >= 1 or null (null: the whole split / the default)
+AT_LEAST_ONE_OR_NULL = {"evaluation.num_images": "null (the whole test split)"}
 # images in the dry forward pass that checks a classifier fits the data (2: BatchNorm-safe in eval)
 DRY_BATCH = 2
 
@@ -71,7 +81,39 @@ def _walk(node: Any, prefix: str = "", containers: bool = False) -> Iterator[tup
 
 
 def _is_number_key(leaf: str) -> bool:
-    return leaf in NUMBER_KEYS or leaf.endswith("_lr") or leaf.startswith(("lambda_", "min_"))
+    return (
+        leaf in NUMBER_KEYS
+        or leaf.endswith("_lr")
+        or leaf.startswith(("lambda_", "min_"))
+        or leaf in shipped_number_keys()
+    )
+
+
+def _raw_leaves(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for child_key, value in node.items():
+            yield from _raw_leaves(value, str(child_key))
+    elif isinstance(node, list):
+        for value in node:
+            yield from _raw_leaves(value, "")  # list items have no key of their own
+    elif key:
+        yield key, node
+
+
+@functools.cache
+def shipped_number_keys(config_dir: Path = CONFIG_DIR) -> frozenset[str]:
+    """Leaf names that are numbers wherever a shipped YAML sets them (`num_images`, `patch_size`, ...),
+    so that every group's numbers are checked at start-up without a list to keep up to date. A name that
+    is ever a string or a bool (`devices: auto`) is left out; interpolations and nulls say nothing."""
+    numbers, others = set(), set()
+    for path in sorted(config_dir.rglob("*.yaml")):
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        for key, value in _raw_leaves(raw):
+            if value is None or (isinstance(value, str) and value.startswith("${")):
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            (numbers if number else others).add(key)
+    return frozenset(numbers - others - set(NOT_ONLY_NUMBERS))
 
 
 def check_types(cfg: DictConfig) -> None:
@@ -110,6 +152,14 @@ def check_positive(cfg: DictConfig) -> None:
             )
 
 
+def check_at_least_one(cfg: DictConfig) -> None:
+    """Counts such as evaluation.num_images: checked here, not after the classifier and GAN trained."""
+    for key, meaning in AT_LEAST_ONE_OR_NULL.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key}={value} must be > 0 or {meaning}; pass e.g. {key}=50")
+
+
 def _example(leaf: str) -> str:
     return (
         "1e-3" if leaf.endswith("lr") else "64" if "batch" in leaf else "28" if leaf == "image_size" else "10"
@@ -131,6 +181,20 @@ def check_image_size(cfg: DictConfig) -> None:
             f"dataset.image_size={d.image_size} but {name} images are {native}x{native} "
             f"and this dataset is not resized; set dataset.image_size={native}"
         )
+
+
+def check_normalisation(cfg: DictConfig) -> None:
+    """One mean and one std per channel: `channels=1` with RGB statistics otherwise fails deep in the
+    network ("expected input to have 1 channels, but got 3") without naming dataset.mean."""
+    d = cfg.dataset
+    for key in ("mean", "std"):
+        values = d.get(key)
+        if values is not None and len(values) != d.channels:
+            example = ",".join(["0.5"] * d.channels)
+            raise ConfigError(
+                f"dataset.{key}={list(values)} has {len(values)} values for dataset.channels={d.channels}; "
+                f"give one per channel, e.g. dataset.{key}=[{example}]"
+            )
 
 
 def check_classifier_fits(cfg: DictConfig) -> None:
@@ -190,7 +254,8 @@ def check_external_classifier(cfg: DictConfig) -> None:
 
 def check_gan_batch(cfg: DictConfig) -> None:
     """The GAN's class-balanced batch holds batch // num_classes images of every class, so it needs at
-    least one per class; a batch that is not a multiple loses the remainder (a warning)."""
+    least one per class, and a batch that is not a multiple is refused: it would train exactly the network
+    of the multiple below it under another artifact hash (25 and 20 both train on batches of 20)."""
     gan = cfg.get("gan")
     if not isinstance(gan, DictConfig) or gan.get("name") == "none" or "generator" not in gan:
         return
@@ -206,17 +271,34 @@ def check_gan_batch(cfg: DictConfig) -> None:
             f"e.g. gan.batch_size={2 * classes}"
         )
     if batch % classes:
-        log.warning(
-            "%s=%d is not a multiple of dataset.num_classes=%d: each GAN batch holds %d images",
-            key,
-            batch,
-            classes,
-            batch // classes * classes,
+        lower = batch // classes * classes
+        raise ConfigError(
+            f"{key}={batch} is not a multiple of dataset.num_classes={classes}: each class-balanced GAN "
+            f"batch would hold {lower} images, the same training as gan.batch_size={lower} under another "
+            f"artifact hash; set gan.batch_size={lower} or gan.batch_size={lower + classes}"
+        )
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """`trainer=gpu` (or ddp) on a machine without CUDA fails in Lightning with a long message about
+    devices; say which trainer to pick instead."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but this machine has no CUDA GPU; run with trainer=cpu "
+            f"(or trainer=ddp_cpu for several CPU processes)"
         )
 
 
 def check_config(cfg: DictConfig) -> None:
     """Every start-up check, in order of cost."""
     check_positive(cfg)
+    check_at_least_one(cfg)
+    check_accelerator(cfg)
     check_gan_batch(cfg)
+    check_normalisation(cfg)
     check_classifier_fits(cfg)

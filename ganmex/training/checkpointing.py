@@ -9,34 +9,15 @@ anyway (disk full, copied half-way) instead of crashing in `trainer.fit(ckpt_pat
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ganmex.artifacts import save_atomic
+
 log = logging.getLogger(__name__)
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """torch.save via a same-directory temp file, fsync and os.replace; no temp file survives a failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -48,8 +29,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         save_atomic(checkpoint, path)
 
 
-def checkpoint_problem(path: str | Path) -> str | None:
-    """Why the checkpoint at `path` cannot be resumed from (None when it loads)."""
+def checkpoint_problem(path: str | Path, module: torch.nn.Module | None = None) -> str | None:
+    """Why the checkpoint at `path` cannot be resumed from (None when it loads and, given `module`,
+    holds weights of the same names and shapes: a `.partial` left by an older network must not block)."""
     path = Path(path)
     if not path.is_file():
         return "the file is missing"
@@ -61,6 +43,20 @@ def checkpoint_problem(path: str | Path) -> str | None:
         return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
     if not isinstance(checkpoint, dict):
         return f"it holds a {type(checkpoint).__name__}, not a checkpoint dict"
+    if module is not None:
+        return weights_mismatch(checkpoint.get("state_dict", {}), module.state_dict())
+    return None
+
+
+def weights_mismatch(saved: dict, expected: dict) -> str | None:
+    """How a saved state dict differs from a network's (None when names and shapes agree)."""
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        return f"its weights do not fit this network (missing {missing[:3]}, unexpected {unexpected[:3]})"
+    for name, value in expected.items():
+        if tuple(saved[name].shape) != tuple(value.shape):
+            return f"its {name} has shape {tuple(saved[name].shape)}, this network's {tuple(value.shape)}"
     return None
 
 
@@ -69,12 +65,12 @@ def readable_checkpoint(path: str | Path) -> bool:
     return checkpoint_problem(path) is None
 
 
-def usable_resume_checkpoint(path: str | Path | None) -> Path | None:
-    """`path` when it can be resumed from; a damaged one is logged, deleted and None returned,
-    so the stage starts afresh instead of crashing."""
+def usable_resume_checkpoint(path: str | Path | None, module: torch.nn.Module | None = None) -> Path | None:
+    """`path` when it can be resumed from (into `module`, when given); a damaged or stale one is logged,
+    deleted and None returned, so the stage starts afresh instead of crashing."""
     if path is None:
         return None
-    problem = checkpoint_problem(path)
+    problem = checkpoint_problem(path, module)
     if problem is None:
         return Path(path)
     log.warning("checkpoint %s is unreadable (%s); starting the stage afresh", path, problem)

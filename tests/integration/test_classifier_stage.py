@@ -70,7 +70,13 @@ def _train_cmd(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
+# SIGKILL cannot be caught (the kernel's -9); SIGTERM (preemption, time limits, docker stop) must end the
+# run with the shell's 128 + 15, never 0, so that a scheduler does not count a stopped job as done
+STOPS = [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 128 + signal.SIGTERM)]
+
+
+@pytest.mark.parametrize(("stop", "returncode"), STOPS, ids=["SIGKILL", "SIGTERM"])
+def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path, stop, returncode):
     budget = [
         "classifier.trainer.max_epochs=150",  # long enough to be killed mid-run, short enough to resume
         "+trainer.limit_train_batches=5",
@@ -86,11 +92,12 @@ def test_killed_run_leaves_no_finished_artifact_and_resumes(tmp_path):
             time.sleep(0.1)
     finally:
         if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+            os.kill(process.pid, stop)
+        process.wait(timeout=600)
+    assert process.returncode == returncode, "training finished before it could be stopped, or exited 0"
     finished = [p for p in artifacts.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)]
     assert finished == []  # nothing looks complete
+    assert list(artifacts.glob(f"classifier-*{PARTIAL_SUFFIX}/{RESUME_CHECKPOINT}"))  # the checkpoint is kept
     # the same command resumes from last.ckpt and finishes
     resumed = subprocess.run(
         _train_cmd(tmp_path, *budget),

@@ -52,7 +52,10 @@ def validity(generate, classifier, images, labels) -> float:
 def test_short_gan_run_raises_validity_and_round_trips(
     make_config, trained_classifier_artifact, trained_classifier, embedded_mnist
 ):
-    cfg = make_config([*TINY, f"classifier.artifact={trained_classifier_artifact}"])
+    # the configured epoch checkpoint and the GAN's step checkpoint both write last.ckpt: only one may
+    resume = ["callbacks=checkpoint", "gan.checkpoint_every_n_steps=40"]
+    overrides = [o for o in TINY if o != "callbacks=none"]
+    cfg = make_config([*overrides, *resume, f"classifier.artifact={trained_classifier_artifact}"])
     images, labels = (
         embedded_mnist.splits["test"].images[:60].float() / 255.0,
         embedded_mnist.splits["test"].labels[:60],
@@ -71,6 +74,7 @@ def test_short_gan_run_raises_validity_and_round_trips(
     assert artifact.name.startswith("gan-") and (artifact / GRID_PNG).is_file()
     assert (Path(cfg.paths.output_dir) / GRID_PNG).is_file()
     assert 0.0 <= result["metrics"]["val/validity"] <= 1.0
+    assert sorted(p.name for p in artifact.glob("*.ckpt")) == ["checkpoint.ckpt"]  # no stray last-v1.ckpt
 
     generator = load_counterfactual_generator(artifact)
     after = validity(generator.counterfactual, trained_classifier, images, labels)

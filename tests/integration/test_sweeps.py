@@ -73,6 +73,28 @@ def test_joblib_multirun_gives_each_job_its_own_outputs_artifact_and_wandb_run(t
     assert runs[0][0].name.split("-")[-1] != runs[1][0].name.split("-")[-1]
 
 
+def test_a_failing_job_does_not_stop_the_sweep_which_names_it_and_exits_1(tmp_path):
+    """The issue's repro: job 0 diverges (NaN loss), job 1 must still train; the sweep ends with one line per
+    failed job and exit status 1. No hydra.sweep.dir: the default sweep directory must resolve too."""
+    env = {**os.environ, "GANMEX_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "train.py"),
+        "-m",
+        "logger=none",
+        *TINY,
+        "classifier.optimizer.lr=1e30,1e-3",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    (sweep_dir,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    assert (sweep_dir / "1" / "metrics.json").is_file()  # the job after the failure ran and finished
+    assert not (sweep_dir / "0" / "metrics.json").exists()
+    assert f"1 job(s) of the sweep in {sweep_dir} failed:" in output
+    assert "#0 " in output and "classifier.optimizer.lr=1e+30" in output and "not finite" in output
+
+
 def hydra_runtime(mode: str = "RunMode.MULTIRUN", overrides: list[str] | None = None) -> dict:
     return {
         "mode": mode,

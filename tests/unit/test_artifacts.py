@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from omegaconf import OmegaConf
 
 from ganmex import artifacts
 from ganmex.artifacts import Artifact, artifact_kind, load_artifact_dir
-from ganmex.errors import ArtifactLockedError, ConfigError
+from ganmex.errors import ArtifactLockedError, ConfigError, DamagedArtifactError, DiskFullError
 
 HOLD_S = 1.5
 
@@ -109,3 +112,89 @@ def test_ddp_worker_ranks_do_not_wait_for_the_lock_their_rank_0_holds(held_lock,
     started = time.monotonic()
     with held_lock.lock(timeout_s=0.1):
         assert time.monotonic() - started < 0.1
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk that fills up after the first few bytes: write raises ENOSPC, as the kernel does."""
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_while_committing_names_the_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    artifact = Artifact("classifier", "k5", tmp_path)
+    monkeypatch.setattr(artifacts, "open", lambda path, mode: FullDisk(path, mode), raising=False)
+    with pytest.raises(DiskFullError) as full:
+        artifact.commit({"w": torch.ones(1000)}, {"classifier": {}}, {"test/acc": 0.9})
+    monkeypatch.undo()
+    message = str(full.value)
+    assert message.startswith(
+        f"No space left on device while writing {artifact.partial_path}/checkpoint.ckpt"
+    )
+    assert "rerun the same command" in message and "\n" not in message
+    assert list(artifact.partial_path.iterdir()) == []  # no .checkpoint.ckpt.tmp, nothing half-written
+    assert not artifact.exists
+    artifact.commit({"w": torch.ones(2)}, {"classifier": {}}, {"test/acc": 0.9})  # once there is space
+    assert artifact.exists
+
+
+def test_a_full_disk_while_writing_metrics_names_the_file(tmp_path, monkeypatch):
+    def full_write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(artifacts.Path, "write_text", full_write)
+    with pytest.raises(DiskFullError, match=r"No space left on device while writing .*metrics.json"):
+        artifacts.write_json_atomic(tmp_path / "metrics.json", {"a": 1})
+
+
+def test_the_lock_file_is_gone_once_released_and_the_lock_still_excludes(held_lock):
+    with held_lock.lock(timeout_s=60):  # waited on the file the holder deleted as it let go
+        assert held_lock.lock_path.is_file()
+    assert not held_lock.lock_path.exists()
+
+
+def _finished_classifier(root: Path) -> Artifact:
+    artifact = Artifact("classifier", "k6", root)
+    record = {
+        "dataset_info": {"num_classes": 2},
+        "classifier": {"name": "mnist_cnn", "net": {"_target_": "x"}},
+    }
+    artifact.commit({"state_dict": {"w": torch.ones(1000)}}, record, {"test/acc": 0.9})
+    return artifact
+
+
+@pytest.mark.parametrize(
+    "damage, detail",
+    [
+        (
+            lambda a: a.checkpoint.write_bytes(b""),
+            "checkpoint.ckpt is damaged or cut short (ValueError: the file is empty)",
+        ),
+        (
+            lambda a: a.checkpoint.write_bytes(a.checkpoint.read_bytes()[:500]),
+            "checkpoint.ckpt is damaged or cut short",
+        ),
+        (
+            lambda a: (a.path / "config.yaml").write_text(
+                (a.path / "config.yaml").read_text().split("  net:")[0]
+            ),
+            "config.yaml is damaged or cut short (KeyError: 'no classifier.net')",
+        ),
+        (
+            lambda a: (a.path / "config.yaml").write_text("stage: classifier\ndataset_info: {num_cl"),
+            "config.yaml is damaged",
+        ),
+    ],
+    ids=["empty-checkpoint", "truncated-checkpoint", "config-cut-before-net", "config-cut-mid-line"],
+)
+def test_a_damaged_artifact_file_is_named_with_the_way_back(tmp_path, damage, detail):
+    artifact = _finished_classifier(tmp_path)
+    damage(artifact)
+    from ganmex.models.loading import load_classifier
+
+    with pytest.raises(DamagedArtifactError) as info:
+        load_classifier(artifact.path)
+    message = str(info.value)
+    assert message.startswith(f"{artifact.path}/{detail}")
+    assert f"delete {artifact.path} and rerun `python train.py stage=classifier`" in message
+    assert "\n" not in message

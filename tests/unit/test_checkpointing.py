@@ -125,3 +125,14 @@ def test_checkpoint_callback_config_writes_last_ckpt_every_epoch_and_resumes_int
     assert resumed.current_epoch == 5
     assert sorted(p.name for p in (tmp_path / "work").glob("*")) == ["last.ckpt"]
     assert torch.load(tmp_path / "work" / "last.ckpt", weights_only=False)["epoch"] == 4
+
+
+def test_a_checkpoint_of_another_network_is_stale_and_deleted(tmp_path, caplog):
+    """A `.partial` left by an older version of the network must not block the rerun: it starts afresh."""
+    path = tmp_path / "last.ckpt"
+    save_atomic({"state_dict": {"layer.weight": torch.zeros(3, 2), "layer.bias": torch.zeros(3)}}, path)
+    with caplog.at_level("WARNING"):
+        assert usable_resume_checkpoint(path, Tiny()) is None
+    assert not path.exists() and "layer.weight has shape (3, 2)" in caplog.text
+    save_atomic({"state_dict": Tiny().state_dict()}, path)
+    assert usable_resume_checkpoint(path, Tiny()) == path

@@ -97,3 +97,54 @@ def test_unknown_option_in_a_list_group_is_named_with_the_choices():
     expected = "conf/attribution/ has no option integrated_gradient;"
     assert expected in result.stderr
     assert "integrated_gradients" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unquoted_non_ascii_override_says_how_to_quote_it(tmp_path):
+    result = _run_cli("dataset=image_folder", "dataset.root=/data/äpfel")
+    assert result.returncode == 1 and "LexerNoViableAltException" not in result.stderr
+    assert (
+        """pass "dataset.root='/data/äpfel'" (the outer double quotes are for your shell)""" in result.stderr
+    )
+    quoted = _run_cli("dataset=image_folder", "dataset.root='/data/äpfel'", "--cfg", "job")
+    assert quoted.returncode == 0 and "root: /data/äpfel" in quoted.stdout
+
+
+def test_a_missing_sweep_plugin_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from ganmex.cli import missing_sweep_plugin
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert missing_sweep_plugin(["hparams_search=gan_optuna"]) == (
+        "hparams_search=gan_optuna needs the Hydra plugin hydra_optuna_sweeper; "
+        'install it with pip install -e ".[sweeps]"'
+    )
+    assert "hydra_submitit_launcher" in missing_sweep_plugin(["-m", "hydra/launcher=slurm"])
+    assert missing_sweep_plugin(["hparams_search=null", "seed=1"]) is None
+
+
+def test_trainer_gpu_without_a_gpu_names_trainer_cpu(make_config, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        ConfigError, match=r"trainer.accelerator=gpu but this machine has no CUDA GPU; run with trainer=cpu"
+    ):
+        validate(make_config(["trainer=gpu"]))
+
+
+def test_wandb_online_without_a_key_or_network_says_wandb_mode_offline(make_config, monkeypatch, caplog):
+    from ganmex import cli
+
+    class UsageError(Exception):  # what wandb.init raises without an API key, from wandb.errors
+        __module__ = "wandb.errors"
+
+    def no_key(cfg):
+        raise UsageError("api_key not configured (no-tty). call wandb.login(key=[your_api_key])")
+
+    monkeypatch.setattr("ganmex.pipeline.runner.run", no_key)
+    with pytest.raises(SystemExit) as stopped, caplog.at_level("ERROR"):
+        cli.run_job(make_config(["stage=classifier", "logger=none"]))
+    assert stopped.value.code == 1
+    assert "W&B could not start an online run (UsageError: api_key not configured" in caplog.text
+    assert "WANDB_MODE=offline" in caplog.text

@@ -56,6 +56,8 @@ def test_balanced_batches_hold_each_class_equally():
 def test_balanced_batch_smaller_than_class_count_is_rejected():
     with pytest.raises(ValueError, match="smaller than the 3 classes"):
         BalancedBatchSampler(torch.tensor([0, 1, 2]), batch_size=2)
+    with pytest.raises(ValueError, match="batch_size=4 is not a multiple of the 3 classes"):
+        BalancedBatchSampler(torch.tensor([0, 1, 2]), batch_size=4)
 
 
 def _write_idx(path, array: torch.Tensor, compress: bool) -> None:

@@ -14,7 +14,7 @@ from conftest import SHARED_DATA
 from torchvision.io import write_png
 
 from ganmex.data.base import SplitImageDataModule
-from ganmex.data.errors import DataFileError
+from ganmex.data.errors import DataFileError, DatasetNotFoundError
 from ganmex.data.identity import dataset_identity
 from ganmex.data.idx import read_idx
 from ganmex.data.image_folder import ImageFolderDataModule
@@ -170,3 +170,24 @@ def test_datasets_without_content_identity_keep_their_config_minus_runtime_keys(
         "_target_": "ganmex.data.embedded.EmbeddedMNISTDataModule",
         "num_classes": 10,
     }
+
+
+def test_an_empty_class_folder_is_refused_naming_it(tmp_path):
+    root = _image_folder(tmp_path / "data")
+    (root / "pear").mkdir()
+    with pytest.raises(DatasetNotFoundError, match=rf"class folder {root / 'pear'} holds no images"):
+        ImageFolderDataModule(root=str(root), **FOLDER)
+
+
+def test_numbered_class_folders_are_in_natural_order_and_the_mapping_is_logged(tmp_path, caplog):
+    root = _image_folder(tmp_path / "data", classes=("10", "2", "1"), per_class=3)
+    dm = ImageFolderDataModule(root=str(root), **FOLDER)
+    assert dm.class_names == ("1", "2", "10")
+    with caplog.at_level("INFO"):
+        dm.setup()
+    assert f"image folder {root}: classes 0=1, 1=2, 2=10" in caplog.text
+    # the label order is part of the data's identity: a text-ordered artifact is never reused
+    assert ImageFolderDataModule.content_identity({"root": str(root)})["class_order"] == ["1", "2", "10"]
+    assert "class_order" not in ImageFolderDataModule.content_identity(
+        {"root": str(_image_folder(tmp_path / "b"))}
+    )

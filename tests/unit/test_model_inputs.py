@@ -7,7 +7,7 @@ import torch
 
 from ganmex.models.classifiers import mnist_cnn
 from ganmex.models.counterfactual import CounterfactualGenerator
-from ganmex.models.inputs import as_pixels, as_targets
+from ganmex.models.inputs import as_pixels, as_targets, noisy_inputs
 from ganmex.models.stargan import Generator
 
 
@@ -51,7 +51,34 @@ def test_classifier_refuses_0_255_floats_but_accepts_attribution_noise(classifie
     with pytest.raises(ValueError, match=r"holds values in \[0, 255\]"):
         classifier(x * 255)
     noisy = x + 0.15 * torch.randn(25, 1, 28, 28, generator=torch.Generator().manual_seed(0))  # SmoothGrad
-    assert classifier(noisy).shape == (25, 10)
+    with noisy_inputs(0.15):
+        assert classifier(noisy).shape == (25, 10)
+        with pytest.raises(ValueError, match=r"holds values in \[0, 255\]"):
+            classifier(x * 255)
+
+
+def test_classifier_refuses_minus_one_to_one_input_as_the_readme_says(classifier):
+    x = torch.linspace(0, 1, 784).view(1, 1, 28, 28)
+    with pytest.raises(
+        ValueError, match=r"holds values in \[-1, 1\].*map \[-1, 1\] images with \(x \+ 1\) / 2"
+    ):
+        classifier(x * 2 - 1)
+
+
+@pytest.mark.parametrize("method", ["noise_tunnel", "gradient_shap"])
+def test_methods_that_add_noise_still_run_on_the_strict_classifier(classifier, method):
+    """SmoothGrad and GradientShap with stdevs push [0, 1] pixels outside on purpose: not refused."""
+    from ganmex.explain.methods import GradientShap, NoiseTunnel, Saliency
+
+    built = (
+        NoiseTunnel(Saliency(), stdevs=0.3, seed=0)
+        if method == "noise_tunnel"
+        else GradientShap(n_samples=4, stdevs=0.3, seed=0)
+    )
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    baselines = torch.zeros(3, 1, 28, 28) if built.baseline_kind == "reference_set" else None
+    out = built.attribute(classifier, x, baselines, torch.tensor([0, 1]), torch.tensor([1, 2]))
+    assert out.shape == x.shape and torch.isfinite(out).all()
 
 
 def test_classifier_in_training_mode_skips_the_range_check():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from ganmex.errors import ConfigError
@@ -63,12 +61,56 @@ def test_gan_batch_falls_back_to_the_dataset_batch_and_says_so(make_config):
     check_config(make_config(["gan=none", "dataset.batch_size=4"]))  # no GAN, no constraint
 
 
-def test_gan_batch_not_a_multiple_warns_with_the_real_batch(make_config, caplog):
-    with caplog.at_level(logging.WARNING):
+def test_gan_batch_not_a_multiple_is_refused_with_both_neighbours(make_config):
+    """25 and 20 would train the identical network (2 images per class) under two artifact hashes."""
+    with pytest.raises(ConfigError) as info:
         check_config(make_config(["gan.batch_size=25"]))
-    assert "each GAN batch holds 20 images" in caplog.text
+    message = str(info.value)
+    assert message.startswith("gan.batch_size=25 is not a multiple of dataset.num_classes=10")
+    assert "gan.batch_size=20 or gan.batch_size=30" in message
+    check_config(make_config(["gan.batch_size=20"]))
 
 
 def test_a_negative_budget_is_named_with_a_positive_example(make_config):
     with pytest.raises(ConfigError, match=r"gan.trainer.max_steps=-5 must be > 0; pass a positive value"):
         check_config(make_config(["gan.trainer.max_steps=-5"]))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "evaluation.num_images=abc",
+            "evaluation.num_images='abc' must be an integer (str given); pass e.g.",
+        ),
+        ("evaluation.num_images=-5", "evaluation.num_images=-5 must be > 0 or null (the whole test split)"),
+        (
+            "evaluation.metrics.deletion.patch_size=big",
+            "evaluation.metrics.deletion.patch_size='big' must be",
+        ),
+        ("attribution.occlusion.stride=x", "attribution.occlusion.stride='x' must be a number (str given)"),
+        ("gan.generator.conv_dim=wide", "gan.generator.conv_dim='wide' must be a number (str given)"),
+    ],
+)
+def test_every_groups_numbers_are_checked_at_start_up(make_config, override, message):
+    """Not only the training keys: the evaluate stage's values fail before anything trains."""
+    with pytest.raises(ConfigError) as info:
+        check_config(make_config([override]))
+    assert str(info.value).startswith(message)
+
+
+def test_numbers_come_from_the_shipped_configs_and_words_stay_allowed(make_config):
+    from ganmex.pipeline.validate import shipped_number_keys
+
+    assert {"num_images", "patch_size", "stride", "conv_dim", "sigma"} <= shipped_number_keys()
+    assert "devices" not in shipped_number_keys() and "precision" not in shipped_number_keys()
+    check_config(make_config(["trainer.devices=auto", "evaluation.num_images=null"]))
+
+
+def test_a_mean_with_more_values_than_channels_names_dataset_mean(make_config):
+    with pytest.raises(ConfigError) as info:
+        check_config(make_config(["dataset.mean=[0.5,0.5,0.5]"]))  # mnist_embedded: channels=1
+    assert str(info.value) == (
+        "dataset.mean=[0.5, 0.5, 0.5] has 3 values for dataset.channels=1; give one per channel, "
+        "e.g. dataset.mean=[0.5]"
+    )
