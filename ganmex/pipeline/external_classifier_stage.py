@@ -17,13 +17,12 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from ganmex.artifacts import Artifact, config_hash
+from ganmex.artifacts import Artifact
 from ganmex.data.base import ImageDataModule
-from ganmex.data.identity import dataset_identity
 from ganmex.models.external import ModelImportError, imported_classifier
 from ganmex.models.import_checks import check_imported_classifier
 from ganmex.pipeline.build import build_trainer
-from ganmex.pipeline.stage import TrainedStage, explicit_artifact, scalar_metrics
+from ganmex.pipeline.stage import TrainedStage, scalar_metrics
 from ganmex.training.classifier import ClassifierModule
 from ganmex.training.soundness import check_sound
 
@@ -48,6 +47,29 @@ def is_external(section: DictConfig | dict | None) -> bool:
     return section is not None and section.get("name") == "external"
 
 
+def model_path(section: DictConfig) -> Path:
+    """`classifier.path`, which must name a file."""
+    path = section.get("path")
+    if not path:
+        raise ModelImportError(
+            "classifier=external needs classifier.path=<your model file> (docs/own_model.md)"
+        )
+    path = Path(str(path)).expanduser()
+    if not path.is_file():
+        raise ModelImportError(f"classifier.path={path} does not exist; pass the model file's path")
+    return path
+
+
+def imported_identity(section: DictConfig) -> dict:
+    """What an import's artifact hash covers: the file's bytes, how it is read (format, net), the input
+    convention and the feature layer; not the file's name or where it lies, nor the seed."""
+    settings = OmegaConf.to_container(section, resolve=True)
+    return {
+        "model_sha256": file_digest(model_path(section)),
+        **{key: settings.get(key) for key in ("format", "net", "input", "feature_layer")},
+    }
+
+
 class ExternalClassifierStage(TrainedStage):
     """Reads `cfg.classifier` of conf/classifier/external.yaml: path, format, net, input, feature_layer,
     trust_pickle, min_val_acc."""
@@ -57,28 +79,7 @@ class ExternalClassifierStage(TrainedStage):
 
     @property
     def model_path(self) -> Path:
-        path = self.settings.get("path")
-        if not path:
-            raise ModelImportError(
-                "classifier=external needs classifier.path=<your model file> (docs/own_model.md)"
-            )
-        path = Path(str(path)).expanduser()
-        if not path.is_file():
-            raise ModelImportError(f"classifier.path={path} does not exist; pass the model file's path")
-        return path
-
-    def artifact(self) -> Artifact:
-        """The hash covers the file's bytes, how it is read (format, net) and the input convention,
-        with the dataset's identity; not the file's name or where it lies."""
-        if self.settings.get("artifact"):
-            return explicit_artifact(self.section, self.settings.artifact)
-        settings = OmegaConf.to_container(self.settings, resolve=True)
-        payload = {
-            "dataset": dataset_identity(self.cfg.dataset),
-            "model_sha256": file_digest(self.model_path),
-            **{key: settings.get(key) for key in ("format", "net", "input", "feature_layer")},
-        }
-        return Artifact(self.section, config_hash(payload), Path(self.cfg.paths.artifact_dir))
+        return model_path(self.settings)
 
     def build_module(self, datamodule: ImageDataModule) -> ClassifierModule:
         """The imported model, checked on one batch, inside the module that scores every classifier."""

@@ -93,11 +93,21 @@ def stage_artifact(cfg: DictConfig, section: str) -> Artifact:
     payload = {
         "hash_version": HASH_VERSION,
         "dataset": by_value(dataset_identity(cfg.dataset)),
-        section: hashed_section(node),
-        "seed": by_value(cfg.seed),
+        **made_from(cfg, section),
         **{need: stage_artifact(cfg, need).dir_name for need in NEEDS[section]},
     }
     return Artifact(section, config_hash(payload), Path(cfg.paths.artifact_dir))
+
+
+def made_from(cfg: DictConfig, section: str) -> dict[str, Any]:
+    """What a stage's artifact depends on besides the data and its upstream artifacts: its config and the
+    seed, or for an imported classifier (`classifier=external`) the model file's bytes and how it is read."""
+    from ganmex.pipeline.external_classifier_stage import imported_identity, is_external
+
+    node = cfg.get(section)
+    if is_external(node):
+        return by_value(imported_identity(node))
+    return {section: hashed_section(node), "seed": by_value(cfg.seed)}
 
 
 # which artifact kinds an explicit `<section>.artifact=` may name

@@ -220,3 +220,18 @@ def test_sampled_dropout_reaches_an_imported_models_dropout_and_never_its_batch_
     assert not net[3].training
     scripted = wrap_classifier(torch.jit.trace(net.eval(), images))
     assert dropout_layers(scripted) == []  # compiled: cls_dropout turns itself off (test_stargan)
+
+
+def test_the_import_and_the_gan_trained_against_it_are_hashed_by_the_files_bytes(net, make_config, tmp_path):
+    from ganmex.pipeline.classifier_stage import classifier_artifact
+    from ganmex.pipeline.stage import stage_artifact
+
+    path = tmp_path / "model.pt"
+    torch.save(net.state_dict(), path)
+    cfg = make_config(
+        ["classifier=external", f"classifier.path={path}", f"classifier.net._target_={NET['_target_']}"]
+    )
+    classifier, gan = classifier_artifact(cfg), stage_artifact(cfg, "gan")
+    assert stage_artifact(cfg, "classifier") == classifier
+    torch.save({k: v + 1 for k, v in net.state_dict().items()}, path)  # same name, other weights
+    assert classifier_artifact(cfg) != classifier and stage_artifact(cfg, "gan") != gan
