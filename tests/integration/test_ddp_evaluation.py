@@ -52,7 +52,8 @@ def both_runs(trained_classifier_artifact, tmp_path_factory) -> pd.DataFrame:
     )
     merged["seeded"] = merged.metric.str.startswith(SEEDED)
     # ROAD draws its imputation noise per batch and its conjugate-gradient solve stops per batch, so
-    # sharding the images changes it slightly: those rows are checked for presence and counts only
+    # sharding the images changes it slightly: those rows are checked for presence and counts only (a flip
+    # fraction's count is the number of pairs that flipped: within one)
     merged["batch_noise"] = merged.metric.str.endswith("@road")
     return merged
 
@@ -60,7 +61,11 @@ def both_runs(trained_classifier_artifact, tmp_path_factory) -> pd.DataFrame:
 def test_ddp_scores_the_same_rows_on_the_same_number_of_images(both_runs):
     assert (both_runs["_merge"] == "both").all(), both_runs.loc[both_runs["_merge"] != "both", KEYS]
     assert len(both_runs) > 40
-    assert (both_runs.n_one == both_runs.n_ddp).all()
+    # a flip fraction counts the pairs that flipped, which under ROAD's per-batch noise may differ by one
+    counted = ~(both_runs.batch_noise & both_runs.metric.str.contains("flip_fraction"))
+    assert (both_runs.n_one == both_runs.n_ddp)[counted].all()
+    road_flips = both_runs[~counted]
+    assert ((road_flips.n_one - road_flips.n_ddp).abs() <= 1).all()
     assert set(both_runs.n_one) <= {4, 8} | set(range(1, 8))  # 8 images, 4 for the expensive metrics
 
 
