@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ganmex.pipeline.runner import run
 
-TARGET = "tests.integration.test_dataset_class_stage.DigitImages"
+TARGET = f"{__name__}.DigitImages"  # this module, as pytest imported it
 # the first TRAIN_PER_CLASS digits of every class are the training set, the rest the test set
 TRAIN_PER_CLASS = 400
 

@@ -17,7 +17,7 @@ from ganmex.data.identity import dataset_identity
 from ganmex.errors import ConfigError
 from ganmex.pipeline.build import build_datamodule
 
-HERE = "tests.unit.test_dataset_class"
+HERE = __name__  # this module, as pytest imported it
 SIDE = 6  # synthetic images are SIDE x SIDE, resized to the configured image_size
 
 
@@ -187,7 +187,7 @@ def test_wrong_num_classes_names_the_key_and_the_value(make_config):
 def test_wrong_channels_names_the_key_and_the_value(make_config):
     message = one_line_error(config(make_config, "+dataset.source.channels=3"))
     assert message.startswith(
-        "dataset.channels=1 but item 0 of tests.unit.test_dataset_class.Synthetic (train)"
+        f"dataset.channels=1 but item 0 of {HERE}.Synthetic (train)"
     )
     assert message.endswith("set dataset.channels=3")
 
