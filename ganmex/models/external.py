@@ -97,6 +97,20 @@ def _not_a_model(path: Path, error: Exception) -> ModelImportError:
     )
 
 
+def resolve_format(path: Path, fmt: str = "auto", trust_pickle: bool = False) -> str:
+    """The format to read `path` in: `fmt` itself, or for `auto` the one its content shows (a pickled
+    whole module only with `trust_pickle`)."""
+    check_choice("classifier.format", fmt, FORMAT_SETTINGS)
+    if fmt != "auto":
+        return fmt
+    try:
+        return detect_format(path)
+    except _PickledObject:
+        if not trust_pickle:
+            raise
+        return "pickle"
+
+
 def load_model_file(
     path: str | Path,
     fmt: str = "auto",
@@ -111,14 +125,7 @@ def load_model_file(
     path = Path(path)
     if not path.is_file():
         raise ModelImportError(f"classifier.path={path} does not exist; pass the model file's path")
-    check_choice("classifier.format", fmt, FORMAT_SETTINGS)
-    if fmt == "auto":
-        try:
-            fmt = detect_format(path)
-        except _PickledObject:
-            if not trust_pickle:
-                raise
-            fmt = "pickle"
+    fmt = resolve_format(path, fmt, trust_pickle)
     if fmt in NEEDS_NET and not (net and net.get("_target_")):
         raise ModelImportError(
             f"classifier.path={path} holds {fmt} weights only; set classifier.net._target_ to the class "

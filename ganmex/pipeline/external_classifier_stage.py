@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganmex.artifacts import Artifact
 from ganmex.data.base import ImageDataModule
-from ganmex.models.external import ModelImportError, imported_classifier
+from ganmex.models.external import ModelImportError, imported_classifier, resolve_format
 from ganmex.models.import_checks import check_imported_classifier
 from ganmex.pipeline.build import build_trainer
 from ganmex.pipeline.stage import TrainedStage, scalar_metrics
@@ -83,8 +83,7 @@ class ExternalClassifierStage(TrainedStage):
 
     def build_module(self, datamodule: ImageDataModule) -> ClassifierModule:
         """The imported model, checked on one batch, inside the module that scores every classifier."""
-        fmt = self.settings.get("format", "auto")
-        self.classifier = imported_classifier(self.settings, self.model_path, fmt)
+        self.classifier = imported_classifier(self.settings, self.model_path, self.format)
         datamodule.setup("fit")
         images, _ = next(iter(datamodule.val_dataloader()))
         check_imported_classifier(self.classifier, images, datamodule.num_classes)
@@ -93,15 +92,10 @@ class ExternalClassifierStage(TrainedStage):
     def state(self, module: ClassifierModule) -> dict:
         return {"external_format": self.format, "model_file": MODEL_FILE}
 
-    def expectations(self) -> dict[str, tuple[float | None, str]]:
-        return {"val/acc": (self.settings.get("min_val_acc"), "classifier.min_val_acc")}
-
     def _train(self, artifact: Artifact, started: float) -> dict:
-        from ganmex.models.external import detect_format
-
         L.seed_everything(self.seed, workers=True)
         requested = self.settings.get("format", "auto")
-        self.format = detect_format(self.model_path) if requested == "auto" else requested
+        self.format = resolve_format(self.model_path, requested, bool(self.settings.get("trust_pickle")))
         if self.format != requested:
             log.info("classifier.path=%s is a %s file", self.model_path, self.format)
         datamodule = self.datamodule()

@@ -186,9 +186,7 @@ def test_wrong_num_classes_names_the_key_and_the_value(make_config):
 
 def test_wrong_channels_names_the_key_and_the_value(make_config):
     message = one_line_error(config(make_config, "+dataset.source.channels=3"))
-    assert message.startswith(
-        f"dataset.channels=1 but item 0 of {HERE}.Synthetic (train)"
-    )
+    assert message.startswith(f"dataset.channels=1 but item 0 of {HERE}.Synthetic (train)")
     assert message.endswith("set dataset.channels=3")
 
 

@@ -16,6 +16,7 @@ from ganmex.models.external import (
     ModelImportError,
     detect_format,
     load_model_file,
+    resolve_format,
     wrap_classifier,
 )
 from ganmex.models.import_checks import check_imported_classifier
@@ -136,6 +137,7 @@ def test_a_pickled_whole_module_needs_trust_pickle(net, tmp_path):
         load_model_file(path)
     model, fmt = load_model_file(path, trust_pickle=True)
     assert fmt == "pickle" and isinstance(model, SmallNet)
+    assert resolve_format(path, trust_pickle=True) == "pickle"  # what the import stage reads it as
     assert sys.modules[__name__].SmallNet is SmallNet
 
 
