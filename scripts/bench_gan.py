@@ -1,10 +1,13 @@
-"""GAN training throughput of the real GanmexModule (ganmex.training.throughput), images per second.
+"""GAN training throughput of the real GanmexModule (ganmex.training.throughput): images per second, its
+min-max over rounds, and the bound (images/s if a batch cost only its networks' own passes).
 
-    python scripts/bench_gan.py [--batches 20 --warmup 3 --rounds 3 --batch-size 20 --threads 1]
-        [--variant gp4:loss.gp_every=4 ...]
+    python scripts/bench_gan.py [--batches 40 --warmup 5 --rounds 3 --threads 2]
+        [--variant gp4:loss.gp_every=4 ...] [--set trainer.max_steps=6000 ...]
+    python scripts/bench_gan.py --busy [--ungoverned]   # alone vs beside one CPU-bound process
 
 `--variant NAME:KEY=VALUE[,KEY=VALUE...]` (repeatable) also times those overrides of conf/gan/stargan.yaml
-in the same alternating rounds and reports each one's speed relative to the YAML as it is.
+in the same alternating rounds and reports each one's speed relative to the YAML as it is. `--busy` times
+the slow-down beside another CPU-bound process, with the stages' thread governor unless `--ungoverned`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import torch
 from omegaconf import OmegaConf
 
-from ganmex.training.throughput import gan_throughput
+from ganmex.training.throughput import busy_slowdown, gan_throughput
 
 CONFIG = "conf/gan/stargan.yaml"
 
@@ -34,19 +37,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--batches", type=int, default=20, help="timed batches per run")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=40, help="timed batches per run")
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: gan.batch_size")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--variant", action="append", default=[], help="NAME:KEY=VALUE[,...] (repeatable)")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE applied to every run")
+    parser.add_argument("--busy", action="store_true", help="alone vs beside one CPU-bound process")
+    parser.add_argument("--ungoverned", action="store_true", help="--busy without the thread governor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    gan = OmegaConf.load(CONFIG)
-    if args.batch_size:
-        gan.batch_size = args.batch_size
-    variants = dict(parse_variant(text) for text in args.variant)
-    print(json.dumps(gan_throughput(gan, variants, args.batches, args.warmup, args.rounds), indent=2))
+    gan = OmegaConf.merge(OmegaConf.load(CONFIG), OmegaConf.from_dotlist(args.set))
+    if args.busy:
+        result = busy_slowdown(gan, args.batches, args.warmup, args.rounds, governed=not args.ungoverned)
+    else:
+        variants = dict(parse_variant(text) for text in args.variant)
+        result = gan_throughput(gan, variants, args.batches, args.warmup, args.rounds)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ganmex.artifacts import Artifact
 from ganmex.data.base import DatasetInfo, ImageDataModule
@@ -17,27 +16,15 @@ from ganmex.pipeline.classifier_stage import classifier_artifact
 from ganmex.pipeline.stage import TrainedStage, check_fits_data
 from ganmex.report.gan_grid import CounterfactualGridCallback
 from ganmex.training.checkpoint_callbacks import StepCheckpoint
-from ganmex.training.ganmex import GanmexModule
+from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
 from ganmex.training.soundness import check_finite_module
 
 GRID_PNG = "gan_grid.png"
 
 
 def build_ganmex_module(cfg: DictConfig, info: DatasetInfo, classifier: torch.nn.Module) -> GanmexModule:
-    """Generator, critic and losses from `cfg.gan`, sized for the dataset, against the frozen classifier."""
-    shape = {"channels": info.channels, "num_classes": info.num_classes, "image_size": info.image_size}
-    gan = cfg.gan
-    return GanmexModule(
-        generator=instantiate(gan.generator, **shape),
-        critic=instantiate(gan.critic, **shape),
-        classifier=classifier,
-        num_classes=info.num_classes,
-        g_optimizer=instantiate(gan.g_optimizer),
-        d_optimizer=instantiate(gan.d_optimizer),
-        **OmegaConf.to_container(gan.loss, resolve=True),
-        ema_decay=gan.get("ema_decay"),
-        lr_decay_from=gan.get("lr_decay_from"),
-    )
+    """The run's GanmexModule, from `cfg.gan`."""
+    return ganmex_module_from_config(cfg.gan, info, classifier)
 
 
 class GanStage(TrainedStage):

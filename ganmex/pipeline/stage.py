@@ -31,8 +31,9 @@ from ganmex.training.soundness import NonFiniteLossCallback, check_sound
 
 log = logging.getLogger(__name__)
 
-# stage keys that change how a run is checkpointed, not what it produces: left out of the hash
-OPERATIONAL_KEYS = ("checkpoint_every_n_steps",)
+# stage keys that change how a run is checkpointed or laid out in memory, not what it produces: left out
+# of the hash
+OPERATIONAL_KEYS = ("checkpoint_every_n_steps", "channels_last")
 
 
 @dataclass

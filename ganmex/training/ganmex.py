@@ -25,8 +25,11 @@ from contextlib import contextmanager
 import lightning as L
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ganmex.data.info import DatasetInfo
 from ganmex.metrics.counterfactual import counterfactual_quality
 from ganmex.models.stargan import Critic, Generator, from_gan, to_gan
 from ganmex.training.gan_losses import (
@@ -71,6 +74,7 @@ class GanmexModule(L.LightningModule):
         cls_dropout: bool = False,
         cls_dropout_worst_of: int = 1,
         gp_every: int = 1,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -142,6 +146,7 @@ class GanmexModule(L.LightningModule):
         self.ema_decay = ema_decay
         self.lr_decay_from = lr_decay_from
         self.gp_every = gp_every
+        self.channels_last = channels_last
 
     # -- the frozen classifier ----------------------------------------------------------------
     @property
@@ -178,14 +183,14 @@ class GanmexModule(L.LightningModule):
             _, logits = self.critic.forward_with_classes(fake, target)
             return F.cross_entropy(logits, target)
         images = random_translate(from_gan(fake), self.cls_shift)
+        draws = self.cls_dropout_worst_of
         with dropout_sampled(self.classifier, self.cls_dropout):
-            if self.cls_dropout_worst_of == 1:
+            if draws == 1:
                 return F.cross_entropy(self.classify(images), target)
-            draws = [
-                F.cross_entropy(self.classify(images), target, reduction="none")
-                for _ in range(self.cls_dropout_worst_of)
-            ]
-        return torch.stack(draws).amax(0).mean()
+            # one pass of K copies: every copy draws its own dropout masks, at one batch's overhead
+            logits = self.classify(images.repeat(draws, 1, 1, 1))
+        losses = F.cross_entropy(logits, target.repeat(draws), reduction="none")
+        return losses.view(draws, -1).amax(0).mean()
 
     def _critic_step(
         self,
@@ -300,6 +305,11 @@ class GanmexModule(L.LightningModule):
         shift = torch.randint(1, self.num_classes, source.shape, device=source.device)
         return (source + shift) % self.num_classes
 
+    def on_fit_start(self) -> None:
+        if self.channels_last:  # NHWC convolutions: faster on some CPUs (docs/benchmarks.md)
+            for net in (self.generator, self.critic, self.classifier):
+                net.to(memory_format=torch.channels_last)
+
     def training_step(self, batch, batch_idx: int) -> None:
         """One critic step and, every `n_critic` batches, one generator step on the same G(x, t).
 
@@ -307,6 +317,8 @@ class GanmexModule(L.LightningModule):
         step's: on generator batches it is computed once, with its graph (a sixth of a step's cost)."""
         images, source = batch
         real = to_gan(images)
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         target = self.draw_targets(source)
         generator_batch = (batch_idx + 1) % self.n_critic == 0
         graph = (
@@ -398,3 +410,21 @@ def linear_decay(start: float, total: int) -> Callable[[int], float]:
         return max(0.0, (total - batch) / (total - begin))
 
     return factor
+
+
+def ganmex_module_from_config(gan: DictConfig, info: DatasetInfo, classifier: nn.Module) -> GanmexModule:
+    """Generator, critic and losses from a `gan` config (conf/gan/*.yaml), sized for the dataset, against
+    the frozen classifier: the one builder of the gan stage and the throughput benchmark."""
+    shape = {"channels": info.channels, "num_classes": info.num_classes, "image_size": info.image_size}
+    return GanmexModule(
+        generator=instantiate(gan.generator, **shape),
+        critic=instantiate(gan.critic, **shape),
+        classifier=classifier,
+        num_classes=info.num_classes,
+        g_optimizer=instantiate(gan.g_optimizer),
+        d_optimizer=instantiate(gan.d_optimizer),
+        **OmegaConf.to_container(gan.loss, resolve=True),
+        ema_decay=gan.get("ema_decay"),
+        lr_decay_from=gan.get("lr_decay_from"),
+        channels_last=gan.get("channels_last", False),
+    )

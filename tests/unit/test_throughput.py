@@ -4,19 +4,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
-from ganmex.training.ganmex import GanmexModule
-from ganmex.training.throughput import gan_throughput, module_of
+from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
+from ganmex.training.throughput import MNIST, gan_throughput, module_of, network_seconds
 
 CONFIG = Path(__file__).resolve().parents[2] / "conf" / "gan" / "stargan.yaml"
 
 
-def test_the_benchmark_times_the_configured_ganmex_module():
+def small_gan():
     gan = OmegaConf.load(CONFIG)
     gan.batch_size = 4
+    return gan
+
+
+def test_the_benchmark_builds_the_gan_stages_module():
+    """Every setting the stage passes (losses, EMA, learning-rate decay) reaches the timed module."""
+    gan = small_gan()
+    gan.ema_decay = 0.99
     module = module_of(gan)
-    assert isinstance(module, GanmexModule) and module.lambda_sim == gan.loss.lambda_sim
-    result = gan_throughput(gan, {"gp4": ["loss.gp_every=4"]}, batches=1, warmup=1, rounds=1)
-    assert result["img_per_s"] > 0 and result["variant_gp4_img_per_s"] > 0
-    assert result["variant_gp4_speedup"] == result["variant_gp4_img_per_s"] / result["img_per_s"]
+    staged = ganmex_module_from_config(gan, MNIST, module.classifier)
+    assert isinstance(module, GanmexModule)
+    for key in ("lambda_sim", "gp_every", "cls_dropout_worst_of", "ema_decay", "lr_decay_from"):
+        assert getattr(module, key) == getattr(staged, key)
+    assert module.generator_ema is not None
+
+
+def test_variants_alternate_and_report_speed_against_the_bound():
+    result = gan_throughput(small_gan(), {"gp4": ["loss.gp_every=4"]}, batches=1, warmup=1, rounds=2)
+    base, gp4 = result["rows"]["config"], result["rows"]["gp4"]
+    assert base["min"] <= base["img_per_s"] <= base["max"]
+    assert gp4["speedup"] == pytest.approx(gp4["img_per_s"] / base["img_per_s"])
+    assert base["share_of_bound"] == pytest.approx(base["img_per_s"] / base["bound_img_per_s"])
+
+
+def test_the_bound_times_every_network_pass():
+    gan = small_gan()
+    every = network_seconds(gan, repeats=1)
+    assert set(every) == {"generator", "critic", "gradient_penalty", "critic_on_fakes", "classifier"}
+    assert all(seconds > 0 for seconds in every.values())
