@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ganmex.report.tables import frame_directions
+from ganmex.report.tables import frame_directions, markdown_table
 
 # the counterfactual quantities a GAN setting is chosen on (ganmex.metrics.counterfactual)
 PARETO_METRICS = ("validity", "oracle_validity", "proximity_l1", "fid")
@@ -68,17 +68,11 @@ def pareto_table(
 
 def pareto_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     """The Pareto table as markdown, front rows marked `yes`."""
-    header = list(table.columns)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, row in table.iterrows():
-        cells = []
-        for column in header:
-            value = row[column]
-            if column == FRONT:
-                cells.append("yes" if value else "")
-            elif isinstance(value, float):
-                cells.append(f"{value:.{digits}g}")
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+
+    def cell(column: str, value: object) -> str:
+        if column == FRONT:
+            return "yes" if value else ""
+        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+    body = [[cell(c, row[c]) for c in table.columns] for _, row in table.iterrows()]
+    return "\n".join(markdown_table(list(table.columns), body)) + "\n"

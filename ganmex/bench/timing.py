@@ -1,0 +1,50 @@
+"""Wall-clock timing for the benchmarks: the best of repeats (least disturbed by other jobs), and a GPU
+synchronised before reading the clock (kernels run asynchronously)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+
+def synchronise(device: str | torch.device) -> None:
+    """Wait for queued GPU work, so that the clock measures it."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def seconds(fn: Callable[..., Any], *args: Any, device: str | torch.device = "cpu") -> float:
+    """Wall seconds of one call `fn(*args)`."""
+    synchronise(device)
+    start = time.perf_counter()
+    fn(*args)
+    synchronise(device)
+    return time.perf_counter() - start
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """(the fastest of `repeats` calls in seconds, the last call's result)."""
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} must be >= 1 (calls to time)")
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def median_seconds(fn: Callable[[], Any], calls: int) -> float:
+    """Median wall seconds per call over `calls` calls."""
+    if calls < 1:
+        raise ValueError(f"calls={calls} must be >= 1")
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
