@@ -79,3 +79,35 @@ def correct_digits(model: nn.Module, n: int, root: str | Path = MNIST_DATA) -> t
         ok = model(x).argmax(1) == y
     x, y = x[ok][:n], y[ok][:n]
     return x, y, runner_up(model, x)
+
+
+def embedded_test_images(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """(images in [0, 1], labels) of the first n embedded-MNIST test digits (shipped with the repository)."""
+    from ganmex.data.embedded import embedded_mnist
+
+    data = embedded_mnist(seed=seed).dataset("test")
+    images = data.images[:n]
+    images = images.float() / 255.0 if not images.is_floating_point() else images.float()
+    return images, data.labels[:n].long()
+
+
+def gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """d logit_y / d x: the plain gradient the metric benchmarks rank pixels by."""
+    x = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        logit = model(x).gather(1, y.view(-1, 1)).sum()
+        return torch.autograd.grad(logit, x)[0]
+
+
+def saliency(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """|gradient|: ranks background pixels among digit pixels."""
+    return gradient(model, x, y).abs()
+
+
+def grad_x_input(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """gradient x input: black pixels get zero attribution, so a MoRF deletion reaches them last and many
+    late states equal their predecessors (what skipping unchanged states saves)."""
+    return gradient(model, x, y) * x
+
+
+GRADIENT_ATTRIBUTIONS = {"saliency": saliency, "grad_x_input": grad_x_input}
