@@ -17,13 +17,18 @@ def synchronise(device: str | torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def seconds(fn: Callable[..., Any], *args: Any, device: str | torch.device = "cpu") -> float:
-    """Wall seconds of one call `fn(*args)`."""
+def timed_call(fn: Callable[..., Any], *args: Any, device: str | torch.device = "cpu") -> tuple[float, Any]:
+    """(wall seconds of one call `fn(*args)`, its result)."""
     synchronise(device)
     start = time.perf_counter()
-    fn(*args)
+    out = fn(*args)
     synchronise(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, out
+
+
+def seconds(fn: Callable[..., Any], *args: Any, device: str | torch.device = "cpu") -> float:
+    """Wall seconds of one call `fn(*args)`."""
+    return timed_call(fn, *args, device=device)[0]
 
 
 def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
