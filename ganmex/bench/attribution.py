@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from hydra import compose, initialize_config_dir
 from torch import Tensor, nn
 
-from ganmex.bench.config import CONFIG_DIR
+from ganmex.bench.config import composed
 from ganmex.bench.inputs import classifier_or_untrained
 from ganmex.bench.timing import seconds
 from ganmex.explain.methods import AttributionMethod, build_methods
@@ -50,9 +49,7 @@ class AttributionSpeed:
 
 def shipped_methods(names: Sequence[str]) -> dict[str, AttributionMethod]:
     """The attribution methods with the options of conf/attribution/ (as `attribution=[...]` composes)."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"attribution=[{','.join(names)}]"])
-    return build_methods(cfg.attribution)
+    return build_methods(composed([f"attribution=[{','.join(names)}]"]).attribution)
 
 
 def captum_one_by_one(

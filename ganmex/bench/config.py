@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +31,11 @@ def build_shipped(file: str, *keys: str, overrides: Mapping[str, Any] | None = N
     """The object a shipped node's `_target_` builds (an in-filler, an attribution method, a metric),
     with `overrides` merged into the node (e.g. the artifact an in-filler loads)."""
     return instantiate(OmegaConf.merge(shipped_node(file, *keys, **run), dict(overrides or {})))
+
+
+def composed(overrides: Sequence[str] = (), config: str = "train") -> DictConfig:
+    """The run config `python train.py <overrides>` would use (Hydra's defaults lists applied)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config, overrides=list(overrides))
