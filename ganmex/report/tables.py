@@ -289,6 +289,15 @@ def markdown_pivot(
     return "\n".join(out)
 
 
+def metric_pivots(frame: pd.DataFrame, metrics: Sequence[str], source: object = "the results") -> str:
+    """One pivot per chosen metric (methods as rows, baselines across); one clear line naming what is
+    available when none of `metrics` is in the frame."""
+    chosen = frame[frame.metric.isin(metrics)]
+    if chosen.empty:
+        raise ValueError(f"none of {list(metrics)} in {source}; available: {sorted(frame.metric.unique())}")
+    return markdown_pivot(chosen, "metric", ("method",))
+
+
 def _row_label(name: str, value: object, directions: dict[str, bool | None]) -> str:
     if name == "metric":
         direction = directions.get(str(value))
