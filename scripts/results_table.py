@@ -21,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         print(metric_pivots(read_results_csv(args.results), args.metrics, args.results))
-    except ValueError as error:
+    except (FileNotFoundError, ValueError) as error:
         raise SystemExit(str(error)) from None
 
 
