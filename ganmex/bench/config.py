@@ -10,21 +10,28 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
-# the run-wide keys the shipped nodes interpolate (conf/train.yaml)
-RUN_DEFAULTS: dict[str, Any] = {"seed": 0, "contrast": "one_vs_one"}
+# the run-wide keys the shipped nodes interpolate, with conf/train.yaml's values unless given
+RUN_KEYS = ("seed", "contrast")
+
+
+def run_defaults() -> dict[str, Any]:
+    """conf/train.yaml's values of RUN_KEYS."""
+    train = OmegaConf.load(CONFIG_DIR / "train.yaml")
+    return {key: train[key] for key in RUN_KEYS}
 
 
 def shipped_node(file: str, *keys: str, **run: Any) -> DictConfig:
     """conf/<file>'s node at `keys`, its `${seed}`/`${contrast}` resolved from `run` (else the defaults)."""
     path = CONFIG_DIR / file
     if not path.is_file():
+        names = sorted(p.stem for p in path.parent.glob("*.yaml") if not p.stem.startswith("_"))
         raise FileNotFoundError(
-            f"{path} does not exist; name a file under {CONFIG_DIR}, e.g. infill/mean.yaml"
+            f"no shipped config {file}: choose one of {', '.join(names) or '(none)'} in {path.parent}"
         )
     node = OmegaConf.load(path)
     for key in keys:
         node = node[key]
-    return OmegaConf.merge({**RUN_DEFAULTS, **run}, {"node": node}).node
+    return OmegaConf.merge({**run_defaults(), **run}, {"node": node}).node
 
 
 def build_shipped(file: str, *keys: str, overrides: Mapping[str, Any] | None = None, **run: Any) -> Any:

@@ -116,3 +116,12 @@ def test_correct_digits_are_classified_correctly_with_runner_up_targets(mnist_te
     x, y, t = correct_digits(Labels(), 5)
     assert len(x) == 5 and (y % 2 == 0).all()
     assert torch.equal(t, (y + 1) % 10)
+
+
+def test_an_unknown_method_or_in_fill_lists_the_shipped_ones():
+    with pytest.raises(
+        FileNotFoundError, match=r"no shipped config infill/nope.yaml: choose one of .*local_mean"
+    ):
+        build_infillers(["nope"], {})
+    with pytest.raises(FileNotFoundError, match=r"attribution/fido_xyz.yaml: choose one of .*fido_ssr"):
+        fido_speed(None, None, None, None, ["fido_xyz"], ["mean"])
