@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ganmex.bench.config import composed
-from ganmex.bench.inputs import classifier_or_untrained
+from ganmex.bench.inputs import MNIST_CHANNELS, MNIST_SIZE, classifier_or_untrained
 from ganmex.bench.timing import seconds
 from ganmex.explain.methods import AttributionMethod, build_methods
 from ganmex.explain.pairs import select_pairs
@@ -31,7 +31,6 @@ METHODS = (
 )
 REFERENCE = ("saliency", "grad_x_input", "integrated_gradients", "deeplift", "occlusion", "feature_ablation")
 WARMUP_IMAGES = 2  # a first call builds hooks and caches: not part of the timing
-MNIST_IMAGE = (1, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,9 @@ def run_attribution_bench(
     """The table for `batch` random images through the artifact's classifier (else an untrained mnist_cnn)."""
     chosen = shipped_methods(methods)
     model, model_name = classifier_or_untrained(artifact, device=device)
-    x = torch.rand(batch, *MNIST_IMAGE, generator=torch.Generator().manual_seed(0)).to(device)
+    x = torch.rand(
+        batch, MNIST_CHANNELS, MNIST_SIZE, MNIST_SIZE, generator=torch.Generator().manual_seed(0)
+    ).to(device)
     rows = attribution_speed(chosen, model, x, single, device)
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {threads} threads"
     setup = f"\nbatch {batch}, {where}, MNIST 28x28, {model_name}, config defaults of conf/attribution/"
