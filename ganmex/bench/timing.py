@@ -3,7 +3,6 @@ synchronised before reading the clock (kernels run asynchronously)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,15 +40,3 @@ def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
         out = fn()
         times.append(time.perf_counter() - start)
     return min(times), out
-
-
-def median_seconds(fn: Callable[[], Any], calls: int) -> float:
-    """Median wall seconds per call over `calls` calls."""
-    if calls < 1:
-        raise ValueError(f"calls={calls} must be >= 1")
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
