@@ -1,5 +1,5 @@
-"""GAN training throughput of the real GanmexModule (ganmex.training.throughput): images per second, its
-min-max over rounds, and the bound (images/s if a batch cost only its networks' own passes).
+"""GAN training throughput of the real GanmexModule (ganmex.training.throughput, ganmex.bench.gan): images
+per second, its min-max over rounds, and the bound (images/s if a batch cost only its networks' own passes).
 
     python scripts/bench_gan.py [--batches 40 --warmup 5 --rounds 3 --threads 2]
         [--variant gp4:loss.gp_every=4 ...] [--set trainer.max_steps=6000 ...]
@@ -16,21 +16,8 @@ import argparse
 import json
 
 import torch
-from omegaconf import OmegaConf
 
-from ganmex.training.throughput import busy_slowdown, gan_throughput
-
-CONFIG = "conf/gan/stargan.yaml"
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    name, sep, overrides = text.partition(":")
-    pairs = [item for item in overrides.split(",") if item]
-    if not sep or not name or not pairs or any("=" not in item for item in pairs):
-        raise SystemExit(
-            f"--variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], e.g. gp4:loss.gp_every=4"
-        )
-    return name, pairs
+from ganmex.bench.gan import run_gan_bench
 
 
 def main() -> None:
@@ -47,12 +34,12 @@ def main() -> None:
     parser.add_argument("--ungoverned", action="store_true", help="--busy without the thread governor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    gan = OmegaConf.merge(OmegaConf.load(CONFIG), OmegaConf.from_dotlist(args.set))
-    if args.busy:
-        result = busy_slowdown(gan, args.batches, args.warmup, args.rounds, governed=not args.ungoverned)
-    else:
-        variants = dict(parse_variant(text) for text in args.variant)
-        result = gan_throughput(gan, variants, args.batches, args.warmup, args.rounds)
+    try:
+        result = run_gan_bench(
+            args.variant, args.set, args.batches, args.warmup, args.rounds, args.busy, not args.ungoverned
+        )
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     print(json.dumps(result, indent=2))
 
 

@@ -3,7 +3,8 @@
     python scripts/report.py outputs/train/multiruns/<date> [--out DIR] [--pool seed] [--columns group]
 
 Writes comparison.csv, comparison.md, curves.png and sanity.png (default: <runs>/report/) and prints
-the table. See docs/report.md.
+the table; runs of mode=gan_quality also get pareto.csv, whose `front` column marks the Pareto front.
+See docs/report.md.
 """
 
 from __future__ import annotations

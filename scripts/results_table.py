@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from ganmex.report.leaderboard import DEFAULT_HEADLINE
-from ganmex.report.tables import markdown_pivot, read_results_csv
+from ganmex.report.tables import metric_pivots, read_results_csv
 
 
 def main() -> None:
@@ -19,12 +19,10 @@ def main() -> None:
     parser.add_argument("results", type=Path, help="results.csv of an evaluation run")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_HEADLINE))
     args = parser.parse_args()
-    frame = read_results_csv(args.results)
-    chosen = frame[frame.metric.isin(args.metrics)]
-    if chosen.empty:
-        available = sorted(frame.metric.unique())
-        raise SystemExit(f"none of {args.metrics} in {args.results}; available: {available}")
-    print(markdown_pivot(chosen, "metric", ("method",)))
+    try:
+        print(metric_pivots(read_results_csv(args.results), args.metrics, args.results))
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -62,6 +62,12 @@ class InFiller(ABC):
 
     __call__ = infill
 
+    def impute(self, x: Tensor, removed: Tensor) -> Tensor:
+        """The removal-reference interface of the perturbation metrics (as ROAD's imputer): removed pixels
+        (True) in-filled, so a deletion curve removes pixels the way the saliency's optimisation did. No
+        classes reach the fill: a class-targeted fill (ganmex) is passed to the metrics as its image."""
+        return self.infill(x, (~removed).to(x.dtype))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

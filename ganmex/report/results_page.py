@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganmex.report.leaderboard import build_leaderboard, leaderboard_markdown
+from ganmex.report.leaderboard import DEFAULT_HEADLINE, build_leaderboard, leaderboard_markdown
 from ganmex.report.records import EvalResults
 from ganmex.report.tables import markdown_pivot, read_results_csv
 
@@ -52,3 +52,30 @@ def section_markdown(section: Section) -> str:
 
 def results_page(sections: Sequence[Section]) -> str:
     return "\n\n".join([TITLE, INTRO, *(section_markdown(s) for s in sections)]).rstrip() + "\n"
+
+
+# the shipped page: one section per run of scripts/reproduce_results.sh
+COUNTERFACTUAL = ("validity", "oracle_validity", "proximity_l1", "change_sparsity", "edit_in_mask", "fid")
+MNIST = "eval_dataset=mnist eval_dataset.root=$MNIST_ROOT eval_dataset.download=false"
+SECTIONS = (
+    Section(
+        "Faithfulness on 100 real MNIST test digits",
+        f"python evaluate.py {MNIST} evaluation.num_images=100 hydra.run.dir=outputs/results_mnist_test",
+        Path("outputs/results_mnist_test"),
+        (*DEFAULT_HEADLINE, "flip_fraction@baseline", "faithfulness_correlation@blur", "sanity_spearman"),
+    ),
+    Section(
+        "Counterfactuals: GANMEX vs MDTS on 1,000 real test digits x 9 targets",
+        f"python evaluate.py mode=gan_quality {MNIST} evaluation.num_images=1000 "
+        "hydra.run.dir=outputs/gan_quality_mnist_test",
+        Path("outputs/gan_quality_mnist_test"),
+        COUNTERFACTUAL,
+        leaderboard=False,
+    ),
+    Section(
+        "Ground truth: decoy MNIST (the class is carried by a corner swatch only)",
+        "python train.py experiment=decoy_mnist hydra.run.dir=outputs/decoy_run",
+        Path("outputs/decoy_run"),
+        (*DEFAULT_HEADLINE, *COUNTERFACTUAL),
+    ),
+)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 RESULTS_CSV = "results.csv"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 ALL_RUNS = "all runs"
+PARETO_NOTE = "front: no other row is at least as good on every column and better on one"
 
 
 @dataclass
@@ -178,8 +179,10 @@ def build_report(
     columns: str = "baseline",
     console: bool = True,
 ) -> dict[str, Path | None]:
-    """Collect the runs under `root` and write comparison.csv/.md, curves.png and sanity.png to `out`."""
+    """Collect the runs under `root` and write comparison.csv/.md, curves.png and sanity.png to `out`;
+    with counterfactual quantities (mode=gan_quality), also pareto.csv, its rows marked on the front."""
     from ganmex.report.console import print_results
+    from ganmex.report.pareto import pareto_markdown, pareto_table
     from ganmex.report.plots import plot_curves, plot_sanity
     from ganmex.report.records import write_text_atomic
     from ganmex.report.tables import write_results_csv
@@ -195,7 +198,13 @@ def build_report(
     frame = compare(runs, pooled)
     files: dict[str, Path | None] = {"csv": out / "comparison.csv", "md": out / "comparison.md"}
     write_results_csv(frame, files["csv"])
-    write_text_atomic(files["md"], comparison_markdown(frame, runs, columns))
+    markdown = comparison_markdown(frame, runs, columns)
+    front = pareto_table(frame)
+    if front is not None:
+        files["pareto"] = out / "pareto.csv"
+        write_text_atomic(files["pareto"], front.to_csv(index=False))
+        markdown += f"\n## Pareto front\n\n{PARETO_NOTE}\n\n{pareto_markdown(front)}"
+    write_text_atomic(files["md"], markdown)
     curves, curve_groups, sanity, sanity_groups = pooled_curves(runs)
     several = len({run.group for run in runs}) > 1
     files["curves"] = plot_curves(curves, out / "curves.png", curve_groups if several else None)
@@ -208,5 +217,7 @@ def build_report(
             columns="baseline" if columns == "baseline" else "group",
             title=f"{len(runs)} runs under {root}",
         )
+        if front is not None:
+            print(f"\nPareto front ({PARETO_NOTE})\n{pareto_markdown(front)}")
     log.info("compared %d runs in %d groups: %s", len(runs), len({r.group for r in runs}), out)
     return files

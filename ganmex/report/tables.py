@@ -235,8 +235,12 @@ def pivot(
     return row_keys, column_values, cells
 
 
-def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+def markdown_table(
+    header: Sequence[str], body: Iterable[Sequence[str]], right_aligned: Sequence[bool] = ()
+) -> list[str]:
+    """A markdown table's lines; `right_aligned[i]` right-aligns column i (numbers)."""
+    rules = ["---:" if i < len(right_aligned) and right_aligned[i] else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rules) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return lines
 
@@ -281,8 +285,17 @@ def markdown_pivot(
             ]
             labels = [_row_label(r, k, directions) for r, k in zip(rows, key, strict=True)]
             body.append(labels + texts)
-        out += ["", *_markdown_table([*rows, *column_values], body), ""]
+        out += ["", *markdown_table([*rows, *column_values], body), ""]
     return "\n".join(out)
+
+
+def metric_pivots(frame: pd.DataFrame, metrics: Sequence[str], source: object = "the results") -> str:
+    """One pivot per chosen metric (methods as rows, baselines across); one clear line naming what is
+    available when none of `metrics` is in the frame."""
+    chosen = frame[frame.metric.isin(metrics)]
+    if chosen.empty:
+        raise ValueError(f"none of {list(metrics)} in {source}; available: {sorted(frame.metric.unique())}")
+    return markdown_pivot(chosen, "metric", ("method",))
 
 
 def _row_label(name: str, value: object, directions: dict[str, bool | None]) -> str:

@@ -177,3 +177,27 @@ def test_results_csv_round_trip_keeps_columns_and_numbers(tmp_path):
     assert math.isnan(back["std"].iloc[1]) and back["n"].tolist() == [3, 1]
     assert frame_directions(back) == {"aopc": True}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_metric_pivots_keep_the_chosen_metrics_and_name_what_is_there():
+    from ganmex.report.tables import metric_pivots
+
+    frame = pd.DataFrame(
+        {
+            "method": ["ig", "ig"],
+            "baseline": ["zero", "ganmex"],
+            "metric": ["deletion_auc", "gini"],
+            "mean": [0.4, 0.6],
+            "std": [0.1, 0.1],
+            "ci_low": [0.3, 0.5],
+            "ci_high": [0.5, 0.7],
+            "n": [3, 3],
+            "higher_is_better": [False, True],
+        }
+    )
+    text = metric_pivots(frame, ["deletion_auc"])
+    assert "### deletion_auc (lower is better)" in text and "gini" not in text
+    with pytest.raises(
+        ValueError, match=r"none of \['aopc'\] in run.csv; available: \['deletion_auc', 'gini'\]"
+    ):
+        metric_pivots(frame, ["aopc"], "run.csv")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ganmex.report.records import EvalResults
-from ganmex.report.results_page import Section, results_page
+from ganmex.report.results_page import SECTIONS, Section, results_page
 from ganmex.report.tables import aggregate, write_results_csv
 
 
@@ -34,3 +34,10 @@ def test_the_page_holds_each_runs_command_leaderboard_and_tables(tmp_path):
 def test_a_missing_run_names_the_command_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"run `python train.py experiment=decoy_mnist` first"):
         results_page([Section("Decoy", "python train.py experiment=decoy_mnist", tmp_path / "none")])
+
+
+def test_each_shipped_section_is_a_run_that_reproduce_results_makes():
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "reproduce_results.sh").read_text()
+    for section in SECTIONS:
+        assert f"hydra.run.dir={section.run_dir.as_posix()}" in script, section.title
+        assert f"hydra.run.dir={section.run_dir.as_posix()}" in section.command
