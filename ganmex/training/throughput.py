@@ -7,6 +7,7 @@ run in alternating rounds, so that load changes on a shared machine hit all alik
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -187,16 +188,24 @@ CPU_HOG = (
 
 
 @contextmanager
-def cpu_hog() -> Iterator[None]:
-    """Another CPU-bound process beside the block (killed at its end)."""
+def cpu_hog() -> Iterator[int]:
+    """Another CPU-bound process beside the block (killed at its end). It is started through a shell that
+    exits at once, so it is not this process's child: the thread governor counts children (DataLoader
+    workers) as this job's own load, and another user's job is not."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    hog = subprocess.Popen([sys.executable, "-c", CPU_HOG], env=env)
+    launcher = subprocess.run(
+        ["sh", "-c", 'nohup "$0" -c "$1" >/dev/null 2>&1 & echo $!', sys.executable, CPU_HOG],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(launcher.stdout.strip())
     try:
         time.sleep(HOG_START_S)  # let it import torch and start spinning
-        yield
+        yield pid
     finally:
-        hog.kill()
-        hog.wait()
+        os.kill(pid, signal.SIGKILL)
 
 
 def busy_slowdown(gan: DictConfig, batches: int, warmup: int, rounds: int, governed: bool) -> dict:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
-from ganmex.training.throughput import MNIST, gan_throughput, module_of, network_seconds
+from ganmex.training.throughput import MNIST, cpu_hog, gan_throughput, module_of, network_seconds
 
 CONFIG = Path(__file__).resolve().parents[2] / "conf" / "gan" / "stargan.yaml"
 
@@ -44,3 +45,14 @@ def test_the_bound_times_every_network_pass():
     every = network_seconds(gan, repeats=1)
     assert set(every) == {"generator", "critic", "gradient_penalty", "critic_on_fakes", "classifier"}
     assert all(seconds > 0 for seconds in every.values())
+
+
+def test_the_busy_benchmarks_other_job_is_not_this_process_s_child():
+    """The governor counts children (DataLoader workers) as this job's load: the stand-in for another
+    user's job must not be one, or the benchmark would measure a governor that sees nothing."""
+    with cpu_hog() as pid:
+        children = {int(p) for f in Path("/proc/self/task").glob("*/children") for p in f.read_text().split()}
+        assert Path(f"/proc/{pid}").exists()
+        assert pid not in children
+    time.sleep(0.2)
+    assert not Path(f"/proc/{pid}/cmdline").exists() or not Path(f"/proc/{pid}/cmdline").read_text()
