@@ -4,7 +4,8 @@ PyTorch starts one OpenMP thread per core, and those threads spin while they wai
 one other CPU-bound process on 2 cores that turns a 1.45x speed-up into a 3.7x slow-down: the thread that
 lost its core holds up every parallel region. `ThreadGovernor` samples how much CPU the *other* processes
 use (`/proc/stat` minus this process's own CPU time) every `interval_s` seconds and sets
-`torch.set_num_threads` to the cores they leave free. Where `/proc/stat` does not exist it does nothing.
+`torch.set_num_threads` to the cores they leave free; niced processes, which yield to it, do not count.
+Where `/proc/stat` does not exist it does nothing.
 Config: conf/callbacks/threads.yaml; measured in docs/benchmarks.md (busy machine).
 """
 
@@ -23,8 +24,11 @@ import torch
 
 log = logging.getLogger(__name__)
 PROC_STAT = Path("/proc/stat")
-# /proc/stat's cpu line: user nice system idle iowait irq softirq steal ...; idle and iowait are not busy
-IDLE_FIELDS = (3, 4)
+# /proc/stat's cpu line: user nice system idle iowait irq softirq steal guest guest_nice. Idle and iowait
+# are not busy; guest time is already inside user and nice
+NOT_BUSY_FIELDS = (3, 4, 8, 9)
+# niced processes (nice > 0) yield to a job at normal priority, so their time only counts for a niced job
+NICE_FIELD = 1
 # /proc/<pid>/stat after the ")" closing the command name: state is field 0, utime 11, stime 12
 UTIME_FIELD = 11
 # the first reading of a loop comes after this long, so a busy machine is seen within its first second
@@ -54,7 +58,8 @@ def read_cpu_sample(stat: Path = PROC_STAT) -> CpuSample | None:
     except (OSError, ValueError):
         return None
     ticks = os.sysconf("SC_CLK_TCK")
-    busy = sum(v for i, v in enumerate(fields) if i not in IDLE_FIELDS)
+    ignored = NOT_BUSY_FIELDS if os.getpriority(os.PRIO_PROCESS, 0) > 0 else (*NOT_BUSY_FIELDS, NICE_FIELD)
+    busy = sum(v for i, v in enumerate(fields) if i not in ignored)
     return CpuSample(time.monotonic(), busy / ticks, time.process_time() + children_cpu_seconds(ticks))
 
 
