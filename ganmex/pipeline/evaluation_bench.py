@@ -1,0 +1,114 @@
+"""How fast the evaluate stage scores images, and how long the whole test split would take.
+
+`time_evaluation` runs the stage's own `EvaluationModule.test_step` (every configured method x baseline x
+metric, on the configured test images, in the configured batches) and reads the seconds the module books per
+metric. The metrics marked `expensive` see only the first `evaluation.expensive_images` pairs of a run, so
+their time is a one-off cost; the rest grows with the number of images. The estimate for a whole split is
+therefore one-off + per-image cost x split size, not the images/s of a short run scaled up.
+CEM, the attribution grid and the report files are not timed (they do not grow with `num_images`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader
+
+from ganmex.pipeline.context import EvalContext
+from ganmex.pipeline.evaluation_module import EvaluationModule
+from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan, evaluation_images
+from ganmex.progress_text import format_duration
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+# what the module books outside any metric
+EXPLAIN = "explain"
+OTHER = "other (pairs, counterfactual baselines, bookkeeping)"
+
+
+@dataclass
+class EvaluationTiming:
+    """Seconds of one evaluation run: in total, per metric (and explaining), and the one-off part."""
+
+    images: int
+    seconds: float
+    by_part: dict[str, float] = field(default_factory=dict)
+    one_off: float = 0.0  # the expensive metrics': spent on the first `expensive_images` pairs only
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds
+
+    def estimate_s(self, split_images: int) -> float:
+        """Seconds for `split_images` images: the one-off part once, the rest per image."""
+        return self.one_off + (self.seconds - self.one_off) / self.images * split_images
+
+    def lines(self, split_images: int) -> list[str]:
+        """The report: images/s, each part's share of the time, and the estimate for a whole split."""
+        out = [
+            f"{self.images} images in {self.seconds:.1f} s: {self.images_per_s:.3f} images/s "
+            f"({self.seconds / self.images:.2f} s per image)",
+            "",
+            "| part | seconds | share |",
+            "|---|---:|---:|",
+        ]
+        for name, seconds in sorted(self.by_part.items(), key=lambda kv: -kv[1]):
+            out.append(f"| {name} | {seconds:.1f} | {100 * seconds / self.seconds:.1f}% |")
+        estimate = self.estimate_s(split_images)
+        out += [
+            "",
+            f"estimated time for {split_images:,} images: {format_duration(estimate)} "
+            f"(one-off {self.one_off:.1f} s for the expensive metrics' first pairs, then "
+            f"{(self.seconds - self.one_off) / self.images:.3f} s per image)",
+        ]
+        return out
+
+
+def evaluation_config(overrides: Sequence[str]) -> DictConfig:
+    """The evaluate config of conf/ with `overrides`, rooted like `python evaluate.py` (GANMEX_ROOT or the
+    working directory), its run directory a temporary one: nothing is written."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.root_dir = os.environ.get("GANMEX_ROOT", os.getcwd())
+        cfg.paths.output_dir = tempfile.mkdtemp(prefix="bench_evaluation_")
+    return cfg
+
+
+def time_evaluation(cfg: DictConfig) -> EvaluationTiming:
+    """Run the configured evaluation's test steps once and time them (see the module docstring)."""
+    context = EvalContext.open(cfg)
+    plan = build_plan(cfg, context)
+    plan.oracle = context.oracle()
+    module = EvaluationModule(context.classifier, plan)
+    test = evaluation_images(cfg, context)
+    loader = DataLoader(IndexedDataset(test), batch_size=cfg.evaluation.batch_size)
+    start = module.clock()
+    for index, (x, labels, ids) in enumerate(loader):
+        module.test_step((x.to(context.device), labels.to(context.device), ids), index)
+    seconds = module.clock() - start
+    by_part = dict(module.timings)
+    by_part[OTHER] = max(0.0, seconds - sum(by_part.values()))
+    one_off = sum(by_part.get(name, 0.0) for name, spec in module.specs.items() if spec["expensive"])
+    return EvaluationTiming(len(test), seconds, by_part, one_off)
+
+
+def benchmark_evaluation(overrides: Sequence[str], split_images: int, threads: int) -> str:
+    """The report of `time_evaluation` at the defaults plus `overrides`, as printed by
+    scripts/bench_evaluation.py."""
+    torch.set_num_threads(threads)
+    cfg = evaluation_config(overrides)
+    timing = time_evaluation(cfg)
+    header = [
+        f"evaluation: methods {list(cfg.attribution)} x baselines {list(cfg.baselines)}, "
+        f"{len(cfg.evaluation.metrics)} metrics, batch {cfg.evaluation.batch_size}, "
+        f"share_work={cfg.evaluation.share_work}, {threads} torch thread(s)",
+        "",
+    ]
+    return "\n".join(header + timing.lines(split_images))

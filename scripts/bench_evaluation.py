@@ -1,0 +1,31 @@
+"""Evaluation throughput: images/s of the evaluate stage at the defaults, each metric's share of the time,
+and the estimated time for a whole test split (ganmex.pipeline.evaluation_bench).
+
+    python scripts/bench_evaluation.py [--split-images 10000 --threads 1] [OVERRIDE ...]
+
+Needs the finished classifier (and GAN, oracle) artifacts of `python train.py`; OVERRIDEs are the
+evaluate config's, e.g. `evaluation.num_images=20` or `classifier.artifact=<dir>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ganmex.pipeline.evaluation_bench import benchmark_evaluation
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("overrides", nargs="*", help="evaluate config overrides, KEY=VALUE")
+    parser.add_argument(
+        "--split-images", type=int, default=10_000, help="estimate for this many images (MNIST's test split)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+    print(benchmark_evaluation(args.overrides, args.split_images, args.threads))
+
+
+if __name__ == "__main__":
+    main()
