@@ -1,10 +1,12 @@
 """Evaluation throughput: images/s of the evaluate stage at the defaults, each metric's share of the time,
 and the estimated time for a whole test split (ganmex.pipeline.evaluation_bench).
 
-    python scripts/bench_evaluation.py [--split-images 10000 --threads 1] [OVERRIDE ...]
+    python scripts/bench_evaluation.py [--rounds 1 --split-images 10000 --threads 1] [OVERRIDE ...]
+        [--variant NAME:KEY=VALUE[,KEY=VALUE...] ...]
 
 Needs the finished classifier (and GAN, oracle) artifacts of `python train.py`; OVERRIDEs are the
-evaluate config's, e.g. `evaluation.num_images=20` or `classifier.artifact=<dir>`.
+evaluate config's, e.g. `evaluation.num_images=20` or `classifier.artifact=<dir>`. Each `--variant` adds
+its overrides on top, and runs alternate with the default's in every round.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ganmex.pipeline.evaluation_bench import benchmark_evaluation
+from ganmex.variants import parse_variant
 
 
 def main() -> None:
@@ -23,8 +26,11 @@ def main() -> None:
         "--split-images", type=int, default=10_000, help="estimate for this many images (MNIST's test split)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians are reported)")
+    parser.add_argument("--variant", action="append", default=[], help="NAME:KEY=VALUE[,...] (repeatable)")
     args = parser.parse_args()
-    print(benchmark_evaluation(args.overrides, args.split_images, args.threads))
+    variants = dict(parse_variant(text) for text in args.variant)
+    print(benchmark_evaluation(args.overrides, variants, args.rounds, args.split_images, args.threads))
 
 
 if __name__ == "__main__":

@@ -16,18 +16,9 @@ import torch
 from omegaconf import OmegaConf
 
 from ganmex.training.throughput import gan_throughput
+from ganmex.variants import parse_variant
 
 CONFIG = "conf/gan/stargan.yaml"
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    name, sep, overrides = text.partition(":")
-    pairs = [item for item in overrides.split(",") if item]
-    if not sep or not name or not pairs or any("=" not in item for item in pairs):
-        raise SystemExit(
-            f"--variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], e.g. gp4:loss.gp_every=4"
-        )
-    return name, pairs
 
 
 def main() -> None:

@@ -11,8 +11,10 @@ CEM, the attribution grid and the report files are not timed (they do not grow w
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
 
 from ganmex.pipeline.context import EvalContext
-from ganmex.pipeline.evaluation_module import EvaluationModule
+from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
 from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan, evaluation_images
 from ganmex.progress_text import format_duration
 
@@ -30,6 +32,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 # what the module books outside any metric
 EXPLAIN = "explain"
 OTHER = "other (pairs, counterfactual baselines, bookkeeping)"
+DEFAULT = "default"
 
 
 @dataclass
@@ -40,6 +43,7 @@ class EvaluationTiming:
     seconds: float
     by_part: dict[str, float] = field(default_factory=dict)
     one_off: float = 0.0  # the expensive metrics': spent on the first `expensive_images` pairs only
+    cpu_seconds: float = 0.0  # this process's CPU time: what a busy machine's other jobs do not inflate
 
     @property
     def images_per_s(self) -> float:
@@ -81,34 +85,75 @@ def evaluation_config(overrides: Sequence[str]) -> DictConfig:
     return cfg
 
 
-def time_evaluation(cfg: DictConfig) -> EvaluationTiming:
-    """Run the configured evaluation's test steps once and time them (see the module docstring)."""
+@dataclass
+class PreparedEvaluation:
+    """One configured evaluation, opened once (classifier, baselines, test images) and run many times."""
+
+    context: EvalContext
+    plan: EvaluationPlan
+    loader: DataLoader
+
+
+def prepare_evaluation(cfg: DictConfig) -> PreparedEvaluation:
     context = EvalContext.open(cfg)
     plan = build_plan(cfg, context)
     plan.oracle = context.oracle()
-    module = EvaluationModule(context.classifier, plan)
     test = evaluation_images(cfg, context)
     loader = DataLoader(IndexedDataset(test), batch_size=cfg.evaluation.batch_size)
-    start = module.clock()
-    for index, (x, labels, ids) in enumerate(loader):
-        module.test_step((x.to(context.device), labels.to(context.device), ids), index)
+    return PreparedEvaluation(context, plan, loader)
+
+
+def time_evaluation(prepared: PreparedEvaluation) -> EvaluationTiming:
+    """Run the evaluation's test steps once, as a fresh run would, and time them (module docstring)."""
+    for reference in prepared.plan.references.values():  # ROAD's noise stream starts afresh
+        getattr(reference, "reset", lambda: None)()
+    module = EvaluationModule(prepared.context.classifier, prepared.plan)
+    device = prepared.context.device
+    start, cpu = module.clock(), time.process_time()
+    for index, (x, labels, ids) in enumerate(prepared.loader):
+        module.test_step((x.to(device), labels.to(device), ids), index)
     seconds = module.clock() - start
     by_part = dict(module.timings)
     by_part[OTHER] = max(0.0, seconds - sum(by_part.values()))
     one_off = sum(by_part.get(name, 0.0) for name, spec in module.specs.items() if spec["expensive"])
-    return EvaluationTiming(len(test), seconds, by_part, one_off)
+    images = len(prepared.loader.dataset)
+    return EvaluationTiming(images, seconds, by_part, one_off, time.process_time() - cpu)
 
 
-def benchmark_evaluation(overrides: Sequence[str], split_images: int, threads: int) -> str:
-    """The report of `time_evaluation` at the defaults plus `overrides`, as printed by
-    scripts/bench_evaluation.py."""
+def benchmark_evaluation(
+    overrides: Sequence[str],
+    variants: Mapping[str, Sequence[str]],
+    rounds: int,
+    split_images: int,
+    threads: int,
+) -> str:
+    """The report printed by scripts/bench_evaluation.py: the evaluation at the defaults plus `overrides`
+    (and each variant's extra overrides, alternated with it in `rounds` so that load changes hit all
+    alike), as medians over the rounds."""
     torch.set_num_threads(threads)
-    cfg = evaluation_config(overrides)
-    timing = time_evaluation(cfg)
-    header = [
-        f"evaluation: methods {list(cfg.attribution)} x baselines {list(cfg.baselines)}, "
-        f"{len(cfg.evaluation.metrics)} metrics, batch {cfg.evaluation.batch_size}, "
-        f"share_work={cfg.evaluation.share_work}, {threads} torch thread(s)",
+    configs = {DEFAULT: evaluation_config(overrides)}
+    configs.update({name: evaluation_config([*overrides, *extra]) for name, extra in variants.items()})
+    prepared = {name: prepare_evaluation(cfg) for name, cfg in configs.items()}
+    runs: dict[str, list[EvaluationTiming]] = {name: [] for name in prepared}
+    for _ in range(rounds):
+        for name, evaluation in prepared.items():
+            runs[name].append(time_evaluation(evaluation))
+    cfg = configs[DEFAULT]
+    lines = [
+        f"evaluation: methods {list(cfg.attribution)} x baselines {list(prepared[DEFAULT].plan.baselines)}, "
+        f"{len(cfg.evaluation.metrics)} metrics, batch {cfg.evaluation.batch_size}, {threads} torch "
+        f"thread(s), median of {rounds} alternating round(s)",
         "",
+        "| run | images/s (median, min-max) | CPU s per image | images/s vs default |",
+        "|---|---:|---:|---:|",
     ]
-    return "\n".join(header + timing.lines(split_images))
+    median = {name: statistics.median(t.images_per_s for t in timings) for name, timings in runs.items()}
+    for name, timings in runs.items():
+        rates = [t.images_per_s for t in timings]
+        cpu = statistics.median(t.cpu_seconds / t.images for t in timings)
+        lines.append(
+            f"| {name} | {median[name]:.3f} ({min(rates):.3f}-{max(rates):.3f}) | {cpu:.2f} | "
+            f"{median[name] / median[DEFAULT]:.2f}x |"
+        )
+    typical = sorted(runs[DEFAULT], key=lambda t: t.images_per_s)[len(runs[DEFAULT]) // 2]
+    return "\n".join([*lines, "", *typical.lines(split_images)])
