@@ -8,6 +8,7 @@ ROAD's noisy imputation included (they draw the same numbers on both paths)."""
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 
@@ -23,6 +24,7 @@ from ganmex.pipeline.evaluation_module import EvaluationModule
 from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan
 
 TOLERANCE = 1e-5
+DEEPLIFT_SHAP_BATCH_BEFORE = 16  # conf/attribution/deeplift_shap.yaml's batch_size before it became 2
 IMAGES, BATCH = 6, 3  # two batches: the shared work must not leak from one batch into the next
 # the default metrics with thinner Monte-Carlo budgets, so both paths together stay near a minute of CPU
 OVERRIDES = [
@@ -55,7 +57,11 @@ def _plan(trained_classifier_artifact, tmp_path):
 
 
 def _before(plan):
-    """The plan as the evaluation ran it before: nothing shared, forward passes of up to 1024 images."""
+    """The plan as the evaluation ran it before: nothing shared, forward passes of up to 1024 images,
+    DeepLiftShap on 16 inputs (x 100 references) at a time."""
+    methods = dict(plan.methods)
+    methods["deeplift_shap"] = copy.copy(methods["deeplift_shap"])
+    methods["deeplift_shap"].batch_size = DEEPLIFT_SHAP_BATCH_BEFORE
     configs = {
         name: OmegaConf.create(OmegaConf.to_container(conf, resolve=True))
         for name, conf in plan.metric_configs.items()
@@ -65,7 +71,7 @@ def _before(plan):
             conf.forward_batch = None
         if "max_batch" in conf:
             conf.max_batch = 1024
-    return replace(plan, share_work=False, metric_configs=configs)
+    return replace(plan, share_work=False, metric_configs=configs, methods=methods)
 
 
 def _evaluate(context, plan) -> tuple[list, int]:
@@ -97,6 +103,7 @@ def _same(a: float, b: float) -> bool:
 def test_the_faster_evaluation_gives_every_record_of_the_one_before(trained_classifier_artifact, tmp_path):
     context, plan = _plan(trained_classifier_artifact, tmp_path)
     assert plan.share_work and plan.metric_configs["deletion"].forward_batch < 1024  # the defaults
+    assert plan.methods["deeplift_shap"].batch_size < DEEPLIFT_SHAP_BATCH_BEFORE
     before, forwards_before = _evaluate(context, _before(plan))
     after, forwards_after = _evaluate(context, plan)
     assert len(before) == len(after) > 500
