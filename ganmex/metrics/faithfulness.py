@@ -11,6 +11,7 @@ With `example_ids` (global example indices) each example draws from its own gene
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -112,22 +113,6 @@ def drop_correlation(a_pix: Tensor, subsets: Tensor, drops: Tensor) -> Tensor:
     return pearson_rows(att_sums.double(), drops.double()).to(a_pix.dtype)
 
 
-def subset_correlation(
-    model: Model,
-    x: Tensor,
-    a_pix: Tensor,
-    source: Tensor,
-    target: Tensor,
-    ref: Tensor,
-    subsets: Tensor,
-    score: str,
-    max_batch: int,
-) -> Tensor:
-    """(N,) Pearson correlation, over the runs, of sum_S a and f(x) - f(x with S replaced by ref)."""
-    drops = subset_drops(model, x, source, target, ref, subsets, score, max_batch)
-    return drop_correlation(a_pix, subsets, drops).to(x.dtype)
-
-
 class _RandomSubsetMetric(Metric):
     is_differentiable = False
     higher_is_better = True
@@ -162,26 +147,10 @@ class _RandomSubsetMetric(Metric):
         ref = reference_like(reference(x, source, target) if callable(reference) else reference, x)
         return x, spatial_attributions(attributions, x), source, target, ref
 
-    def _drops(
-        self,
-        model: Model,
-        x: Tensor,
-        source: Tensor,
-        target: Tensor,
-        ref: Tensor,
-        subsets: Tensor,
-        key: tuple | None,
-        shared: SharedWork | None,
-    ) -> Tensor:
-        """`subset_drops`, looked up in `shared` under `key` (the subsets' and the reference's identity)
-        when another instance of this batch has already run the same forward passes."""
-        if key is not None:
-            key = ("subset_drops", id(model), self.contrast, self.max_batch, *key)
-
-        def compute() -> Tensor:
-            return subset_drops(model, x, source, target, ref, subsets, self.contrast, self.max_batch)
-
-        return share(shared, key, compute)
+    def _drop_key(self, model: Model, key: tuple | None) -> tuple | None:
+        """Where `subset_drops` is filed in the batch's SharedWork: the model, the scored contrast and what
+        `key` names (the reference, the pairs, the draw); None shares nothing."""
+        return None if key is None else ("subset_drops", id(model), self.contrast, self.max_batch, *key)
 
 
 def shared_key(reference_key: Hashable | None, example_ids: Tensor | None, *draw: object) -> tuple | None:
@@ -252,7 +221,11 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
                 f"subsets must be (N={n}, runs >= 2, size) pixel indices, got {tuple(subsets.shape)}"
             )
         subsets = subsets.to(x.device, torch.long)
-        drops = self._drops(model, x, source, target, ref, subsets, key, shared)
+        drops = share(
+            shared,
+            self._drop_key(model, key),
+            lambda: subset_drops(model, x, source, target, ref, subsets, self.contrast, self.max_batch),
+        )
         self.values.append(drop_correlation(a_pix, subsets, drops).to(x.dtype))
 
     def compute(self) -> dict[str, Tensor]:
@@ -328,8 +301,11 @@ class SensitivityN(_RandomSubsetMetric):
             draws = share(shared, key and ("subsets", *key[1:]), draw_subsets)
         cols = []
         for j, subsets in enumerate(draws):
-            size_key = key and (*key, j)
-            drops = self._drops(model, x, source, target, ref, subsets, size_key, shared)
+            drops = share(
+                shared,
+                self._drop_key(model, key and (*key, j)),
+                partial(subset_drops, model, x, source, target, ref, subsets, self.contrast, self.max_batch),
+            )
             cols.append(drop_correlation(a_pix, subsets, drops).to(x.dtype))
         self.values.append(torch.stack(cols, 1))
         self.sizes.append(torch.tensor(counts, device=x.device).expand(n, -1))
