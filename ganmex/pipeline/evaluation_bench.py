@@ -37,39 +37,45 @@ DEFAULT = "default"
 
 @dataclass
 class EvaluationTiming:
-    """Seconds of one evaluation run: in total, per metric (and explaining), and the one-off part."""
+    """One evaluation run: its wall seconds, and its CPU seconds in total, per part (each metric,
+    explaining, the rest) and in the one-off part. The shares and the estimate use CPU seconds, which a busy
+    machine's other jobs do not inflate: on an idle machine with one thread they are the wall time."""
 
     images: int
     seconds: float
     by_part: dict[str, float] = field(default_factory=dict)
     one_off: float = 0.0  # the expensive metrics': spent on the first `expensive_images` pairs only
-    cpu_seconds: float = 0.0  # this process's CPU time: what a busy machine's other jobs do not inflate
+    cpu_seconds: float = 0.0
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.seconds
 
+    @property
+    def per_image_s(self) -> float:
+        """CPU seconds per image of everything but the one-off part."""
+        return (self.cpu_seconds - self.one_off) / self.images
+
     def estimate_s(self, split_images: int) -> float:
-        """Seconds for `split_images` images: the one-off part once, the rest per image."""
-        return self.one_off + (self.seconds - self.one_off) / self.images * split_images
+        """CPU seconds for `split_images` images: the one-off part once, the rest per image."""
+        return self.one_off + self.per_image_s * split_images
 
     def lines(self, split_images: int) -> list[str]:
         """The report: images/s, each part's share of the time, and the estimate for a whole split."""
         out = [
-            f"{self.images} images in {self.seconds:.1f} s: {self.images_per_s:.3f} images/s "
-            f"({self.seconds / self.images:.2f} s per image)",
+            f"{self.images} images in {self.seconds:.1f} s wall, {self.cpu_seconds:.1f} s CPU: "
+            f"{self.images_per_s:.3f} images/s ({self.images / self.cpu_seconds:.3f} per CPU second)",
             "",
-            "| part | seconds | share |",
+            "| part | CPU seconds | share |",
             "|---|---:|---:|",
         ]
         for name, seconds in sorted(self.by_part.items(), key=lambda kv: -kv[1]):
-            out.append(f"| {name} | {seconds:.1f} | {100 * seconds / self.seconds:.1f}% |")
-        estimate = self.estimate_s(split_images)
+            out.append(f"| {name} | {seconds:.1f} | {100 * seconds / self.cpu_seconds:.1f}% |")
         out += [
             "",
-            f"estimated time for {split_images:,} images: {format_duration(estimate)} "
-            f"(one-off {self.one_off:.1f} s for the expensive metrics' first pairs, then "
-            f"{(self.seconds - self.one_off) / self.images:.3f} s per image)",
+            f"estimated time for {split_images:,} images: {format_duration(self.estimate_s(split_images))} "
+            f"of CPU (one-off {self.one_off:.1f} s for the expensive metrics' first pairs, then "
+            f"{self.per_image_s:.3f} s per image)",
         ]
         return out
 
@@ -108,16 +114,17 @@ def time_evaluation(prepared: PreparedEvaluation) -> EvaluationTiming:
     for reference in prepared.plan.references.values():  # ROAD's noise stream starts afresh
         getattr(reference, "reset", lambda: None)()
     module = EvaluationModule(prepared.context.classifier, prepared.plan)
+    module.clock = time.process_time  # parts in CPU seconds: other jobs on a busy machine do not skew them
     device = prepared.context.device
-    start, cpu = module.clock(), time.process_time()
+    start, cpu = time.perf_counter(), module.clock()
     for index, (x, labels, ids) in enumerate(prepared.loader):
         module.test_step((x.to(device), labels.to(device), ids), index)
-    seconds = module.clock() - start
+    seconds, cpu_seconds = time.perf_counter() - start, module.clock() - cpu
     by_part = dict(module.timings)
-    by_part[OTHER] = max(0.0, seconds - sum(by_part.values()))
+    by_part[OTHER] = max(0.0, cpu_seconds - sum(by_part.values()))
     one_off = sum(by_part.get(name, 0.0) for name, spec in module.specs.items() if spec["expensive"])
     images = len(prepared.loader.dataset)
-    return EvaluationTiming(images, seconds, by_part, one_off, time.process_time() - cpu)
+    return EvaluationTiming(images, seconds, by_part, one_off, cpu_seconds)
 
 
 def benchmark_evaluation(
