@@ -151,16 +151,18 @@ def benchmark_evaluation(
         f"{len(cfg.evaluation.metrics)} metrics, batch {cfg.evaluation.batch_size}, {threads} torch "
         f"thread(s), median of {rounds} alternating round(s)",
         "",
-        "| run | images/s (median, min-max) | CPU s per image | images/s vs default |",
-        "|---|---:|---:|---:|",
+        f"| run | images/s (median, min-max) | CPU s per image | images/s vs default | "
+        f"{split_images:,} images (CPU) |",
+        "|---|---:|---:|---:|---:|",
     ]
     median = {name: statistics.median(t.images_per_s for t in timings) for name, timings in runs.items()}
     for name, timings in runs.items():
         rates = [t.images_per_s for t in timings]
         cpu = statistics.median(t.cpu_seconds / t.images for t in timings)
+        estimate = statistics.median(t.estimate_s(split_images) for t in timings)
         lines.append(
             f"| {name} | {median[name]:.3f} ({min(rates):.3f}-{max(rates):.3f}) | {cpu:.2f} | "
-            f"{median[name] / median[DEFAULT]:.2f}x |"
+            f"{median[name] / median[DEFAULT]:.2f}x | {format_duration(estimate)} |"
         )
     typical = sorted(runs[DEFAULT], key=lambda t: t.images_per_s)[len(runs[DEFAULT]) // 2]
     return "\n".join([*lines, "", *typical.lines(split_images)])
