@@ -9,19 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganmex.bench.config import CONFIG_DIR
 from ganmex.training.throughput import busy_slowdown, gan_throughput
+from ganmex.variants import parse_variant
 
 GAN_CONFIG = CONFIG_DIR / "gan" / "stargan.yaml"
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """`NAME:KEY=VALUE[,KEY=VALUE...]` -> (name, dotlist overrides of the gan config)."""
-    name, sep, overrides = text.partition(":")
-    pairs = [item for item in overrides.split(",") if item]
-    if not sep or not name or not pairs or any("=" not in item for item in pairs):
-        raise ValueError(
-            f"--variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], e.g. gp4:loss.gp_every=4"
-        )
-    return name, pairs
 
 
 def bench_config(sets: Sequence[str] = ()) -> DictConfig:

@@ -51,6 +51,16 @@ def _scored(batch: ExplainedBatch) -> tuple:
     return batch.model, batch.x, batch.attributions.detach(), batch.source, batch.target, batch.reference
 
 
+def _shared(batch: ExplainedBatch) -> dict:
+    """The per-pair ids and the batch's shared-work memo, for the metrics whose draws are per pair."""
+    return {"example_ids": batch.example_ids, "shared": batch.shared, "reference_key": batch.reference_key}
+
+
+def _known(batch: ExplainedBatch) -> Tensor | None:
+    """The batch's own attributions for metrics that would re-explain x itself, when work is shared."""
+    return None if batch.shared is None else batch.attributions.detach()
+
+
 def normalised_curve(curve: Tensor, mode: str) -> Tensor:
     """Per example: 1 at the input and 0 at the reference (deletion), 0 -> 1 (insertion)."""
     start, end = (curve[:, :1], curve[:, -1:]) if mode == "deletion" else (curve[:, -1:], curve[:, :1])
@@ -98,7 +108,7 @@ class FaithfulnessCorrelationMetric(FaithfulnessCorrelation):
     references = "images"
 
     def update(self, batch: ExplainedBatch) -> None:
-        super().update(*_scored(batch), example_ids=batch.example_ids)
+        super().update(*_scored(batch), **_shared(batch))
 
     def outputs(self, key: str) -> Iterator[MetricOutput]:
         yield Output(
@@ -116,7 +126,7 @@ class SensitivityNMetric(SensitivityN):
     expensive = True
 
     def update(self, batch: ExplainedBatch) -> None:
-        super().update(*_scored(batch), example_ids=batch.example_ids)
+        super().update(*_scored(batch), **_shared(batch))
 
     def outputs(self, key: str) -> Iterator[MetricOutput]:
         yield Output(
@@ -141,7 +151,14 @@ class SensitivityMaxMetric(SensitivityMax):
     requires = ("attributions", "reexplain")
 
     def update(self, batch: ExplainedBatch) -> None:
-        super().update(batch.reexplain, batch.x, batch.source, batch.target, example_ids=batch.example_ids)
+        super().update(
+            batch.reexplain,
+            batch.x,
+            batch.source,
+            batch.target,
+            example_ids=batch.example_ids,
+            attributions=_known(batch),
+        )
 
     def outputs(self, key: str) -> Iterator[MetricOutput]:
         yield Output(key, self.compute()["sensitivity_max"], self.output_directions["sensitivity_max"])
@@ -155,7 +172,9 @@ class SanityMetric(CascadingRandomization):
     requires = ("attributions", "explain_model")
 
     def update(self, batch: ExplainedBatch) -> None:
-        super().update(batch.model, batch.explain_model, batch.x, batch.source, batch.target)
+        super().update(
+            batch.model, batch.explain_model, batch.x, batch.source, batch.target, attributions=_known(batch)
+        )
 
     def outputs(self, key: str) -> Iterator[MetricOutput]:
         spearman = self.compute()["spearman"]

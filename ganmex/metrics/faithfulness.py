@@ -10,7 +10,8 @@ With `example_ids` (global example indices) each example draws from its own gene
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -26,6 +27,7 @@ from ganmex.metrics.scoring import (
     reference_like,
     spatial_attributions,
 )
+from ganmex.metrics.shared import SharedWork, share
 from ganmex.tensors import as_labels
 
 
@@ -74,10 +76,9 @@ def example_subsets(generators: list[torch.Generator], runs: int, size: int, n_f
     return keys.argsort(-1)[..., :size]
 
 
-def subset_correlation(
+def subset_drops(
     model: Model,
     x: Tensor,
-    a_pix: Tensor,
     source: Tensor,
     target: Tensor,
     ref: Tensor,
@@ -85,7 +86,8 @@ def subset_correlation(
     score: str,
     max_batch: int,
 ) -> Tensor:
-    """(N,) Pearson correlation, over the runs, of sum_S a and f(x) - f(x with S replaced by ref)."""
+    """(N, runs) f(x) - f(x with S replaced by ref) for each pair's subsets S: the forward passes, which do
+    not depend on the attributions."""
     n, c, h, w = x.shape
     runs = subsets.shape[1]
     base, _ = batched_scores(model, x, source, target, score, max_batch)
@@ -101,9 +103,14 @@ def subset_correlation(
         )
         s, _ = batched_scores(model, images, source.repeat(r), target.repeat(r), score, max_batch)
         drops.append(base.unsqueeze(0) - s.view(r, n))
-    drops = torch.cat(drops).T  # (N, runs)
+    return torch.cat(drops).T
+
+
+def drop_correlation(a_pix: Tensor, subsets: Tensor, drops: Tensor) -> Tensor:
+    """(N,) Pearson correlation, over the runs, of sum_S a with the drops of `subset_drops`."""
+    n, runs = drops.shape
     att_sums = a_pix.gather(1, subsets.reshape(n, -1)).view(n, runs, -1).sum(-1)
-    return pearson_rows(att_sums.double(), drops.double()).to(x.dtype)
+    return pearson_rows(att_sums.double(), drops.double()).to(a_pix.dtype)
 
 
 class _RandomSubsetMetric(Metric):
@@ -139,6 +146,19 @@ class _RandomSubsetMetric(Metric):
         target = as_labels(target, n, x.device, "target")
         ref = reference_like(reference(x, source, target) if callable(reference) else reference, x)
         return x, spatial_attributions(attributions, x), source, target, ref
+
+    def _drop_key(self, model: Model, key: tuple | None) -> tuple | None:
+        """Where `subset_drops` is filed in the batch's SharedWork: the model, the scored contrast and what
+        `key` names (the reference, the pairs, the draw); None shares nothing."""
+        return None if key is None else ("subset_drops", id(model), self.contrast, self.max_batch, *key)
+
+
+def shared_key(reference_key: Hashable | None, example_ids: Tensor | None, *draw: object) -> tuple | None:
+    """What a shared subset draw and its forward passes depend on besides the batch: the reference, the
+    pairs' global ids (their generators) and the draw's settings; None (nothing shared) without either."""
+    if reference_key is None or example_ids is None:
+        return None
+    return (reference_key, tuple(example_ids.tolist()), *draw)
 
 
 class FaithfulnessCorrelation(_RandomSubsetMetric):
@@ -177,14 +197,23 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
         reference,
         subsets: Tensor | None = None,
         example_ids: Tensor | None = None,
+        shared: SharedWork | None = None,
+        reference_key: Hashable | None = None,
     ) -> None:
         x, a_pix, source, target, ref = self._prepare(inputs, attributions, source, target, reference)
         n, f = a_pix.shape
         if self.subset_size > f:
             raise ValueError(f"subset_size {self.subset_size} exceeds the {f} pixels of each image")
+        key = None
         if subsets is None and example_ids is not None:
-            generators = example_generators(self.seed, example_ids, n)
-            subsets = example_subsets(generators, self.nr_runs, self.subset_size, f)
+            draw = ("faithfulness", self.seed, self.nr_runs, self.subset_size, f)
+            key = shared_key(reference_key, example_ids, *draw)
+
+            def draw_subsets() -> Tensor:
+                generators = example_generators(self.seed, example_ids, n)
+                return example_subsets(generators, self.nr_runs, self.subset_size, f)
+
+            subsets = share(shared, key and ("subsets", *key[1:]), draw_subsets)
         elif subsets is None:
             subsets = random_subsets(n, self.nr_runs, self.subset_size, f, self.generator(x.device))
         elif subsets.dim() != 3 or subsets.shape[0] != n or subsets.shape[1] < 2:
@@ -192,9 +221,12 @@ class FaithfulnessCorrelation(_RandomSubsetMetric):
                 f"subsets must be (N={n}, runs >= 2, size) pixel indices, got {tuple(subsets.shape)}"
             )
         subsets = subsets.to(x.device, torch.long)
-        self.values.append(
-            subset_correlation(model, x, a_pix, source, target, ref, subsets, self.contrast, self.max_batch)
+        drops = share(
+            shared,
+            self._drop_key(model, key),
+            lambda: subset_drops(model, x, source, target, ref, subsets, self.contrast, self.max_batch),
         )
+        self.values.append(drop_correlation(a_pix, subsets, drops).to(x.dtype))
 
     def compute(self) -> dict[str, Tensor]:
         return {"faithfulness_correlation": dim_zero_cat(self.values)}
@@ -248,35 +280,33 @@ class SensitivityN(_RandomSubsetMetric):
         target: Tensor | int,
         reference,
         example_ids: Tensor | None = None,
+        shared: SharedWork | None = None,
+        reference_key: Hashable | None = None,
     ) -> None:
         x, a_pix, source, target, ref = self._prepare(inputs, attributions, source, target, reference)
         n, f = a_pix.shape
         counts = self.pixel_counts(f)
+        key = None
         if example_ids is None:
             gen = self.generator(x.device)
-
-            def subsets(k: int) -> Tensor:
-                return random_subsets(n, self.nr_runs, k, f, gen)
+            draws = [random_subsets(n, self.nr_runs, k, f, gen) for k in counts]
         else:
-            generators = example_generators(self.seed, example_ids, n)
+            key = shared_key(reference_key, example_ids, "sensitivity_n", self.seed, self.nr_runs, *counts, f)
 
-            def subsets(k: int) -> Tensor:
-                return example_subsets(generators, self.nr_runs, k, f).to(x.device)
+            def draw_subsets() -> list[Tensor]:
+                # one generator per pair, drawn size after size: each size's subsets follow the last's
+                generators = example_generators(self.seed, example_ids, n)
+                return [example_subsets(generators, self.nr_runs, k, f).to(x.device) for k in counts]
 
-        cols = [
-            subset_correlation(
-                model,
-                x,
-                a_pix,
-                source,
-                target,
-                ref,
-                subsets(k),
-                self.contrast,
-                self.max_batch,
+            draws = share(shared, key and ("subsets", *key[1:]), draw_subsets)
+        cols = []
+        for j, subsets in enumerate(draws):
+            drops = share(
+                shared,
+                self._drop_key(model, key and (*key, j)),
+                partial(subset_drops, model, x, source, target, ref, subsets, self.contrast, self.max_batch),
             )
-            for k in counts
-        ]
+            cols.append(drop_correlation(a_pix, subsets, drops).to(x.dtype))
         self.values.append(torch.stack(cols, 1))
         self.sizes.append(torch.tensor(counts, device=x.device).expand(n, -1))
 

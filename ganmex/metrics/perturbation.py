@@ -118,6 +118,7 @@ class PerturbationCurve(Metric):
         min_score_gap: float = 1e-6,
         skip_unchanged: bool = True,
         exact_flip: bool = True,
+        forward_batch: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -130,12 +131,16 @@ class PerturbationCurve(Metric):
             raise ValueError(f"patch_size must be >= 1, got {patch_size}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if forward_batch is not None and forward_batch < 1:
+            raise ValueError(f"forward_batch must be >= 1 or null (max_batch), got {forward_batch}")
         removal_counts(1, num_steps, features_per_step)  # validate now, not at the first update
         self.patch_size = int(patch_size)
         self.num_steps = num_steps
         self.features_per_step = features_per_step
         self.contrast = check_contrast(contrast)
         self.max_batch = int(max_batch)
+        # images per forward pass; max_batch states are built (and ROAD-imputed, one noise draw) at once
+        self.forward_batch = int(forward_batch or max_batch)
         self.min_score_gap = float(min_score_gap)
         self.add_state("curves", default=[], dist_reduce_fx="cat")
         self.add_state("fractions", default=[], dist_reduce_fx="cat")
@@ -215,7 +220,7 @@ class PerturbationCurve(Metric):
         for start in range(0, steps_idx.numel(), self.max_batch):
             j, b = steps_idx[start : start + self.max_batch], ex_idx[start : start + self.max_batch]
             images = perturbed(removed[j, b], b)
-            sc, pr = batched_scores(model, images, source[b], target[b], self.contrast, self.max_batch)
+            sc, pr = batched_scores(model, images, source[b], target[b], self.contrast, self.forward_batch)
             scores[j, b] = sc.to(scores.dtype)
             preds[j, b] = pr
         # an unchanged state has the score of the last changed one
@@ -257,7 +262,7 @@ class PerturbationCurve(Metric):
             mid = (lo[b] + hi[b]) // 2
             mask = self.state(rank_pix[b], mid.view(-1, 1))
             _, pred = batched_scores(
-                model, perturbed(mask, b), source[b], target[b], self.contrast, self.max_batch
+                model, perturbed(mask, b), source[b], target[b], self.contrast, self.forward_batch
             )
             hit = pred == goal[b]
             hi[b] = torch.where(hit, mid, hi[b])

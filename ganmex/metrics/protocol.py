@@ -27,6 +27,8 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import Tensor, nn
 
+from ganmex.metrics.shared import SharedWork
+
 REFERENCE_SCOPES = ("none", "all", "images", "first_image")
 METRIC_SCOPES = ("explanation", "counterfactual")
 
@@ -58,6 +60,18 @@ class ExplainedBatch:
     reexplain: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
     # (model, x, source, target) -> attributions of another model with these baseline values (sanity)
     explain_model: Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor] | None = None
+    # the test batch's memo of attribution-independent work (ganmex/metrics/shared.py), or None
+    shared: SharedWork | None = None
+
+    @property
+    def reference_key(self) -> tuple[str, ...] | None:
+        """What the removal reference is, for work shared across methods: a named reference is the same
+        image for every method; `baseline` is the baseline's own values (the mean of a reference set)."""
+        if self.reference_name is None:
+            return None
+        if self.reference_name == "baseline":
+            return ("baseline", self.baseline, self.baseline_kind)
+        return (self.reference_name,)
 
     def __len__(self) -> int:
         return self.x.shape[0]

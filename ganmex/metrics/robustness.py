@@ -172,7 +172,10 @@ class SensitivityMax(_SeededMetric):
         source: Tensor | int,
         target: Tensor | int,
         example_ids: Tensor | None = None,
+        attributions: Tensor | None = None,
     ) -> None:
+        """`attributions`: explain_fn's explanation of `inputs` itself, when the caller already has it
+        (the evaluation does); otherwise it is recomputed like every perturbed one."""
         x = check_images(inputs)
         n = x.shape[0]
         source = as_labels(source, n, x.device, "source")
@@ -188,6 +191,8 @@ class SensitivityMax(_SeededMetric):
         ) -> tuple[Tensor]:
             # captum hands over and iterates tuples of input tensors
             inp = inp[0] if isinstance(inp, tuple) else inp
+            if attributions is not None and inp is x:  # captum's first call explains the inputs themselves
+                return (attributions.detach(),)
             with torch.enable_grad():  # torchmetrics runs update() without autograd; explanations need it
                 return (explain_fn(inp, *additional_forward_args).detach(),)
 

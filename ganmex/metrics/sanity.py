@@ -77,12 +77,17 @@ class CascadingRandomization(Metric):
         inputs: Tensor,
         source: Tensor | int,
         target: Tensor | int,
+        attributions: Tensor | None = None,
     ) -> None:
+        """`attributions`: explain_fn(model, inputs, ...) when the caller already has it (the evaluation
+        does); otherwise it is computed here."""
         x = check_images(inputs)
         n = x.shape[0]
         source = as_labels(source, n, x.device, "source")
         target = as_labels(target, n, x.device, "target")
-        original = self._flat(self._explain(explain_fn, model, x, source, target))
+        if attributions is None:
+            attributions = self._explain(explain_fn, model, x, source, target)
+        original = self._flat(attributions)
         randomised = copy.deepcopy(model)
         layers = randomisable_layers(randomised)
         names = [name for name, _ in layers]

@@ -16,7 +16,9 @@ relevance by default (`relevance: positive`, see ganmex/metrics/localisation.py)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +33,7 @@ from ganmex.explain.baselines import Baseline
 from ganmex.explain.methods import AttributionMethod
 from ganmex.explain.pairs import PairSelector
 from ganmex.metrics.protocol import CurveOutput, ExplainedBatch, LayerOutput, is_image, protocol_of
+from ganmex.metrics.shared import SharedWork
 from ganmex.report.progress import DEFAULT_INTERVAL_S, Progress
 from ganmex.report.records import NO_METHOD, EvalResults
 
@@ -57,6 +60,8 @@ class EvaluationPlan:
     oracle: nn.Module | None = None
     # seconds between progress log lines when stdout is not a terminal (`progress.interval_s`)
     progress_interval_s: float = DEFAULT_INTERVAL_S
+    # compute the work every method of a batch shares once (`evaluation.share_work`, metrics/shared.py)
+    share_work: bool = True
 
 
 def _key(*parts: str) -> str:
@@ -88,6 +93,10 @@ class EvaluationModule(L.LightningModule):
         self.results: EvalResults | None = None
         self.results_dir = None
         self.progress: Progress | None = None
+        # seconds spent per metric key (and "explain"), for the benchmark's per-metric shares
+        self.timings: Counter[str] = Counter()
+        self.clock: Callable[[], float] = time.perf_counter
+        self.progress_clock: Callable[[], float] = time.monotonic  # the ETA's clock (a fake one in tests)
 
     def _metric(self, name: str, method: str, baseline: str, reference: str | None) -> nn.Module:
         key = _key(name, method, baseline, *([reference] if reference else []))
@@ -126,7 +135,9 @@ class EvaluationModule(L.LightningModule):
                 continue
             for ref_name, ref in self._references(view, spec["references"]):
                 metric = self._metric(name, batch.method, batch.baseline, ref_name)
+                start = self.clock()
                 metric.update(replace(view, reference=ref, reference_name=ref_name))
+                self.timings[name] += self.clock() - start
 
     # -- the test loop --------------------------------------------------------------------------
     @staticmethod
@@ -146,6 +157,7 @@ class EvaluationModule(L.LightningModule):
             int(batches * per_batch),
             "evaluate",
             interval_s=self.plan.progress_interval_s,
+            clock=self.progress_clock,
             enabled=self.trainer.is_global_zero,
         )
 
@@ -177,9 +189,12 @@ class EvaluationModule(L.LightningModule):
             "target": target,
             "example_ids": self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pairs.strategy),
             "masks": self._pair_masks(image_ids, pairs.index),
+            "shared": SharedWork() if self.plan.share_work else None,
         }
         self._progress(f"batch {batch_idx + 1}: explaining {len(xp)} pairs")
+        start = self.clock()
         explanations = explain_all(xp, source, target, self.plan.methods, self.plan.baselines, model=model)
+        self.timings["explain"] += self.clock() - start
         budget = self._expensive_budget(len(xp))
         for (method_name, baseline_name), explanation in explanations.items():
             self._progress(f"{method_name} x {baseline_name}: metrics")

@@ -105,6 +105,7 @@ def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
         curve_references=list(ev.curve_references),
         pairs=pair_selector(cfg),
         expensive_images=ev.expensive_images,
+        share_work=ev.share_work,
         counterfactual_baselines=[b for b in ev.counterfactual_baselines if b in baselines],
         train_images=baseline_context.train_images,
     )

@@ -125,3 +125,37 @@ def test_disabled_progress_counts_silently(lines):
         p.advance(label="x")
         p.advance()
     assert (p.done, lines(), buffer.getvalue()) == (2, [], "")
+
+
+def test_the_whole_split_evaluation_shows_its_eta_in_hours(lines):
+    """evaluation.num_images=null: 200 batches of the 10,000 MNIST test digits x 4 (method, baseline)
+    explanations each; after 3 of them at 30 s apiece the line shows the remaining 797 x 30 s as H:MM:SS."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from torch import nn
+
+    from ganmex.explain.baselines import Blur, Zero
+    from ganmex.explain.methods import GradXInput, IntegratedGradients
+    from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
+
+    plan = EvaluationPlan(
+        methods={"integrated_gradients": IntegratedGradients(), "grad_x_input": GradXInput()},
+        baselines={"zero": Zero(), "blur": Blur(), "black": Zero()},
+        metric_configs=OmegaConf.create({}),
+        references={},
+        curve_references=[],
+        progress_interval_s=0,
+    )
+    module = EvaluationModule(nn.Identity(), plan)
+    module.progress_clock = clock = FakeClock()
+    module._trainer = SimpleNamespace(num_test_batches=[200], is_global_zero=True, world_size=1)
+    module.on_test_start()  # pytest captures stdout: no TTY, so log lines
+    for _ in range(3):
+        clock.now += 30.0
+        module._progress("integrated_gradients x zero: done", advance=1)
+    module.on_test_end()
+    assert module.progress.total == 200 * 4  # IG x 3 per-example baselines + grad x input once
+    assert lines()[-1] == (
+        "evaluate: 3/800 (0%) integrated_gradients x zero: done — elapsed 1:30, ETA 6:38:30"
+    )
