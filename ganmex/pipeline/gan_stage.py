@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from ganmex.artifacts import Artifact
-from ganmex.data.base import DatasetInfo, ImageDataModule
+from ganmex.data.base import ImageDataModule
 from ganmex.models.loading import load_classifier
 from ganmex.pipeline.build import build_datamodule
 from ganmex.pipeline.classifier_stage import classifier_artifact
@@ -20,11 +19,6 @@ from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
 from ganmex.training.soundness import check_finite_module
 
 GRID_PNG = "gan_grid.png"
-
-
-def build_ganmex_module(cfg: DictConfig, info: DatasetInfo, classifier: torch.nn.Module) -> GanmexModule:
-    """The run's GanmexModule, from `cfg.gan`."""
-    return ganmex_module_from_config(cfg.gan, info, classifier)
 
 
 class GanStage(TrainedStage):
@@ -51,7 +45,7 @@ class GanStage(TrainedStage):
     def build_module(self, datamodule: ImageDataModule) -> GanmexModule:
         classifier = load_classifier(self.classifier_dir.path)
         check_finite_module(classifier, f"classifier artifact {self.classifier_dir.path}")
-        return build_ganmex_module(self.cfg, datamodule.info, classifier)
+        return ganmex_module_from_config(self.settings, datamodule.info, classifier)
 
     def expectations(self) -> dict[str, tuple[float | None, str]]:
         return {"val/validity": (self.settings.get("min_validity"), "gan.min_validity")}

@@ -105,6 +105,7 @@ class ThreadGovernor(L.Callback):
         max_threads: int | None = None,
         enabled: bool = True,
         sample: Callable[[], CpuSample | None] = read_cpu_sample,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"callbacks.threads.interval_s={interval_s} must be > 0 seconds")
@@ -115,18 +116,22 @@ class ThreadGovernor(L.Callback):
         self.ceiling = min(max_threads or torch.get_num_threads(), usable_cores())
         self.enabled = enabled
         self._sample = sample
+        self._clock = clock
         self._last: CpuSample | None = None
-        self._window = min(interval_s, FIRST_WINDOW_S)
+        self._window = interval_s
 
     def update(self) -> int | None:
-        """Re-read the load and set the thread count; the count now, or None when there is no reading."""
-        now = self._sample()
-        if now is None or not self.enabled:
+        """Re-read the load and set the thread count; the count now, or None when there is no reading.
+        Between readings it only reads the clock: it runs after every batch."""
+        if not self.enabled:
             return None
         if self._last is None:
-            self._last = now
+            self._start()
             return None
-        if now.wall - self._last.wall < self._window:
+        if self._clock() - self._last.wall < self._window:
+            return None
+        now = self._sample()
+        if now is None:
             return None
         others = busy_elsewhere(self._last, now)
         self._last, self._window = now, self.interval_s
@@ -143,6 +148,7 @@ class ThreadGovernor(L.Callback):
         return threads
 
     def _start(self) -> None:
+        """A first sample, read again after at most FIRST_WINDOW_S: a busy machine is seen at once."""
         self._last, self._window = self._sample(), min(self.interval_s, FIRST_WINDOW_S)
 
     def _tick(self, *_args, **_kwargs) -> None:

@@ -22,9 +22,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ganmex.data.info import DatasetInfo
 from ganmex.models.classifiers import mnist_cnn
-from ganmex.models.stargan import from_gan
 from ganmex.training.gan_losses import gradient_penalty
-from ganmex.training.ganmex import GanmexModule, dropout_sampled, ganmex_module_from_config
+from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
 from ganmex.training.threads import ThreadGovernor
 
 MNIST = DatasetInfo("mnist", 10, 1, 28, (0.1307,), (0.3081,))
@@ -89,7 +88,6 @@ def network_seconds(gan: DictConfig, repeats: int = 5) -> dict[str, float]:
     real = torch.rand(gan.batch_size, MNIST.channels, 28, 28) * 2 - 1
     source = torch.arange(gan.batch_size) % MNIST.num_classes
     target = module.draw_targets(source)
-    draws = module.cls_dropout_worst_of
     gp_share = 1.0 / module.gp_every
 
     def generator() -> None:
@@ -97,6 +95,7 @@ def network_seconds(gan: DictConfig, repeats: int = 5) -> dict[str, float]:
         (fake.sum() + (attention.sum() if attention is not None else 0)).backward()
 
     fake = module.generator(real, target).detach()
+    judged = fake.clone().requires_grad_(True)  # G(x, t) as the generator step's losses see it
 
     def critic() -> None:
         (module.critic(real, source).mean() - module.critic(fake, target).mean()).backward()
@@ -105,12 +104,10 @@ def network_seconds(gan: DictConfig, repeats: int = 5) -> dict[str, float]:
         gradient_penalty(module.critic, real, fake).backward()
 
     def critic_on_fakes() -> None:
-        module.critic(fake.requires_grad_(True), target).mean().backward()
+        module.critic(judged, target).mean().backward()
 
     def classifier() -> None:
-        images = from_gan(fake).requires_grad_(True)
-        with dropout_sampled(module.classifier, module.cls_dropout):
-            module.classify(images.repeat(draws, 1, 1, 1)).logsumexp(1).mean().backward()
+        module._class_loss(judged, target).backward()
 
     parts: dict[str, Callable[[], None]] = {
         "generator": generator,

@@ -11,8 +11,9 @@ import torch
 from ganmex.artifacts import load_artifact_dir
 from ganmex.models.counterfactual import CounterfactualGenerator
 from ganmex.models.loading import load_counterfactual_generator
-from ganmex.pipeline.gan_stage import GRID_PNG, build_ganmex_module
+from ganmex.pipeline.gan_stage import GRID_PNG
 from ganmex.pipeline.runner import run
+from ganmex.training.ganmex import ganmex_module_from_config
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,7 @@ def test_short_gan_run_raises_validity_and_round_trips(
     )
 
     L.seed_everything(cfg.seed)  # the stage seeds the same way, so this is its starting generator
-    untrained = build_ganmex_module(cfg, embedded_mnist.info, trained_classifier)
+    untrained = ganmex_module_from_config(cfg.gan, embedded_mnist.info, trained_classifier)
     before = validity(
         CounterfactualGenerator(untrained.generator).counterfactual, trained_classifier, images, labels
     )

@@ -47,21 +47,25 @@ def test_free_threads_gives_every_busy_core_away(others, cores, expected):
 
 
 class FakeLoad:
-    """CpuSamples whose other-process load is set by the test, one second apart."""
+    """A clock that moves one second per reading of it, and CpuSamples whose other-process load the test
+    sets."""
 
     def __init__(self) -> None:
         self.clock, self.busy, self.others = 0.0, 0.0, 0.0
 
-    def __call__(self) -> CpuSample:
+    def tick(self) -> float:
         self.clock += 1.0
         self.busy += self.others + 1.0  # this process keeps one core busy
+        return self.clock
+
+    def __call__(self) -> CpuSample:
         return CpuSample(self.clock, self.busy, self.clock)
 
 
 def test_governor_follows_the_load_of_other_processes(restore_threads):
     torch.set_num_threads(2)
     load = FakeLoad()
-    governor = ThreadGovernor(interval_s=3.0, max_threads=2, sample=load)
+    governor = ThreadGovernor(interval_s=3.0, max_threads=2, sample=load, clock=load.tick)
     governor.ceiling = 2  # as on a 2-core machine, whatever this one has
     governor.on_fit_start(None, None)
     load.others = 1.0
@@ -77,7 +81,7 @@ def test_governor_follows_the_load_of_other_processes(restore_threads):
 def test_governor_switched_off_leaves_threads_alone(restore_threads):
     torch.set_num_threads(2)
     load = FakeLoad()
-    governor = ThreadGovernor(interval_s=1.0, enabled=False, sample=load)
+    governor = ThreadGovernor(interval_s=1.0, enabled=False, sample=load, clock=load.tick)
     governor.on_fit_start(None, None)
     load.others = 2.0
     assert governor.update() is None
