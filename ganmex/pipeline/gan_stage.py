@@ -16,6 +16,7 @@ from ganmex.pipeline.stage import TrainedStage, check_fits_data
 from ganmex.report.gan_grid import CounterfactualGridCallback
 from ganmex.training.checkpoint_callbacks import StepCheckpoint
 from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
+from ganmex.training.precision import FP32, resolve_precision
 from ganmex.training.soundness import check_finite_module
 
 GRID_PNG = "gan_grid.png"
@@ -57,7 +58,14 @@ class GanStage(TrainedStage):
         if isinstance(strategy, str) and strategy in ("ddp", "ddp_spawn"):
             # critic and generator steps each leave the other net's parameters unused
             options["strategy"] = f"{strategy}_find_unused_parameters_true"
+        options["precision"] = self.precision()
         return options
+
+    def precision(self) -> str:
+        """`gan.trainer.precision` (`auto`: bf16-mixed where the device computes bf16 natively), else
+        the trainer group's."""
+        configured = self.settings.trainer.get("precision", self.cfg.trainer.get("precision", FP32))
+        return resolve_precision(configured, str(self.cfg.trainer.get("accelerator", "cpu")))
 
     def extra_callbacks(self, work_dir: Path) -> list:
         callbacks: list = [
@@ -82,7 +90,11 @@ class GanStage(TrainedStage):
         }
 
     def record(self, datamodule: ImageDataModule) -> dict:
-        return {**super().record(datamodule), "classifier_artifact": str(self.classifier_dir.path)}
+        return {
+            **super().record(datamodule),
+            "classifier_artifact": str(self.classifier_dir.path),
+            "precision": self.precision(),  # what `auto` chose on the machine that trained it
+        }
 
 
 def gan_artifact(cfg: DictConfig) -> Artifact:

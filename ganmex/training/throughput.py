@@ -24,6 +24,7 @@ from ganmex.data.info import DatasetInfo
 from ganmex.models.classifiers import mnist_cnn
 from ganmex.training.gan_losses import gradient_penalty
 from ganmex.training.ganmex import GanmexModule, ganmex_module_from_config
+from ganmex.training.precision import FP32, resolve_precision
 from ganmex.training.threads import ThreadGovernor
 
 MNIST = DatasetInfo("mnist", 10, 1, 28, (0.1307,), (0.3081,))
@@ -63,7 +64,8 @@ def images_per_second(gan: DictConfig, batches: int, warmup: int, governed: bool
     threads = torch.get_num_threads()
     trainer = L.Trainer(
         accelerator="cpu",
-        precision=gan.get("trainer", {}).get("precision", "32-true"),  # as the stage's gan.trainer sets it
+        # as the stage's gan.trainer sets it
+        precision=resolve_precision(gan.get("trainer", {}).get("precision", FP32), "cpu"),
         max_steps=2 * (warmup + batches),  # a critic and a generator step per batch
         logger=False,
         enable_checkpointing=False,

@@ -14,6 +14,7 @@ from ganmex.models.loading import load_counterfactual_generator
 from ganmex.pipeline.gan_stage import GRID_PNG
 from ganmex.pipeline.runner import run
 from ganmex.training.ganmex import ganmex_module_from_config
+from ganmex.training.precision import FP32, resolve_precision
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,8 @@ def test_short_gan_run_raises_validity_and_round_trips(
     assert after > before + 0.1, f"validity {before:.3f} -> {after:.3f} after a short run"
 
     # the loader round-trips the saved weights and keeps the [0, 1] / batched contract
-    _, state = load_artifact_dir(artifact)
+    config, state = load_artifact_dir(artifact)
+    assert config["precision"] == resolve_precision(cfg.gan.trainer.get("precision", FP32), "cpu")
     for key, value in generator.generator.state_dict().items():
         assert torch.equal(value, state["generator"][key])
     out = generator.counterfactual(images[:4], 3)
