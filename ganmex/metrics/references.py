@@ -11,6 +11,8 @@ Two kinds:
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -106,13 +108,22 @@ class NoisyLinearImputer:
         self.solver = solver
         self.active_set = bool(active_set)
         self._generator: torch.Generator | None = None
+        self._stream_seed = self.seed
 
     def reset(self) -> None:
+        self._generator = None
+        self._stream_seed = self.seed
+
+    def reseed(self, *key: object) -> None:
+        """Restart the noise stream from (seed, *key): the evaluation keys it by (batch, method, baseline), so
+        a unit's noise does not depend on which units ran before it, nor in which process."""
+        text = "|".join(map(str, (self.seed, *key))).encode()
+        self._stream_seed = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") >> 1
         self._generator = None
 
     def _noise(self, like: Tensor) -> Tensor:
         if self._generator is None or self._generator.device != like.device:
-            self._generator = torch.Generator(device=like.device).manual_seed(self.seed)
+            self._generator = torch.Generator(device=like.device).manual_seed(self._stream_seed)
         return torch.randn(like.shape, generator=self._generator, device=like.device, dtype=like.dtype)
 
     @staticmethod

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import replace
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Subset
 
+from ganmex.errors import WorkerError
 from ganmex.explain.baselines import BaselineContext, Ganmex
 from ganmex.models.counterfactual import CounterfactualGenerator
 from ganmex.models.stargan import Generator
 from ganmex.pipeline.context import EvalContext
 from ganmex.pipeline.evaluation_module import EvaluationModule
 from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan
+from ganmex.pipeline.evaluation_workers import evaluate_in_workers
 
 TOLERANCE = 1e-5
 DEEPLIFT_SHAP_BATCH_BEFORE = 16  # conf/attribution/deeplift_shap.yaml's batch_size before it became 2
@@ -87,11 +91,7 @@ def _evaluate(context, plan) -> tuple[list, int]:
             module.test_step(batch, index)
     finally:
         hook.remove()
-    results = module.collect()
-    records = [(r.method, r.baseline, r.metric, r.value) for r in results.records]
-    curves = [(c.kind, c.method, c.baseline, c.reference, *c.scores) for c in results.curves]
-    layers = [(s.method, s.baseline, *s.spearman) for s in results.sanity]
-    return records + curves + layers, sum(seen)
+    return _rows(module.collect()), sum(seen)
 
 
 def _same(a: float, b: float) -> bool:
@@ -119,3 +119,43 @@ def test_the_faster_evaluation_gives_every_record_of_the_one_before(trained_clas
     assert not differ, differ[:5]
     # the same numbers from fewer images through f: the shared forward passes ran once
     assert forwards_after < 0.9 * forwards_before
+
+
+def _rows(results) -> list:
+    records = [(r.method, r.baseline, r.metric, r.value) for r in results.records]
+    curves = [(c.kind, c.method, c.baseline, c.reference, *c.scores) for c in results.curves]
+    layers = [(s.method, s.baseline, *s.spearman) for s in results.sanity]
+    return records + curves + layers
+
+
+def test_two_worker_processes_give_every_record_of_one_process(trained_classifier_artifact, tmp_path):
+    """`evaluation.workers=2`: the units of both batches run in two forked processes, out of one process's
+    order; every record (ROAD's included: its noise is keyed by batch, method and baseline) must agree."""
+    context, plan = _plan(trained_classifier_artifact, tmp_path)
+    one, _ = _evaluate(context, plan)
+    module = EvaluationModule(context.classifier, plan)
+    pids = set()
+    test = IndexedDataset(Subset(context.test, range(IMAGES)))
+    evaluate_in_workers(module, test, BATCH, workers=2, on_result=lambda result: pids.add(result.pid))
+    two = _rows(module.collect())
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert len(one) == len(two) > 500
+    assert any("@road" in str(row[2]) for row in one)
+    differ = [(a, b) for a, b in zip(one, two, strict=True) if not all(map(_same, a, b))]
+    assert not differ, differ[:5]
+
+
+def test_a_failing_worker_stops_the_run_with_one_line_naming_its_unit(trained_classifier_artifact, tmp_path):
+    context, plan = _plan(trained_classifier_artifact, tmp_path)
+    module = EvaluationModule(context.classifier, plan)
+
+    def broken(work, method, baseline, budget):
+        if method == "occlusion" and work.index == 1:
+            raise ValueError("a broken baseline")
+
+    module.run_unit = broken  # inherited by the forked workers
+    test = IndexedDataset(Subset(context.test, range(IMAGES)))
+    with pytest.raises(
+        WorkerError, match=r"^evaluation worker failed on batch 2, occlusion x \w+: ValueError"
+    ):
+        evaluate_in_workers(module, test, BATCH, workers=2)
