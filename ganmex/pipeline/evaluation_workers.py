@@ -182,10 +182,10 @@ def _result(future: Future, unit: Unit) -> UnitResult:
     where = f"batch {unit.batch + 1}, {unit.method} x {unit.baseline}"
     try:
         return future.result()
-    except BrokenProcessPool as error:
+    except BrokenProcessPool as error:  # every unit still pending fails so: which one was running is unknown
         raise WorkerError(
-            f"an evaluation worker died on {where} (killed: out of memory?); rerun with fewer "
-            f"evaluation.workers, or evaluation.workers=1 to run in this process"
+            f"an evaluation worker died while batch {unit.batch + 1} was being scored (killed: out of "
+            f"memory?); rerun with fewer evaluation.workers, or evaluation.workers=1 to run in this process"
         ) from error
     except Exception as error:
         raise WorkerError(
