@@ -4,7 +4,8 @@ smaller forward passes (`forward_batch`, `max_batch`). The path before them (sha
 of up to 1024 images) and the default path score the same real embedded test digits with the default
 methods x baselines x metrics (a small untrained generator stands in for the GAN: the ganmex baseline is then
 just another per-example baseline); every record must agree within 1e-5, the seeded Monte-Carlo metrics and
-ROAD's noisy imputation included (they draw the same numbers on both paths)."""
+ROAD's noisy imputation included (they draw the same numbers on both paths). The path before runs Captum's
+own DeepLiftShap; the default runs each reference once per call (ganmex/explain/deeplift_shap.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import math
 import os
 from dataclasses import replace
 
+import captum.attr as ca
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -20,6 +22,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ganmex.errors import WorkerError
 from ganmex.explain.baselines import BaselineContext, Ganmex
+from ganmex.explain.methods import DeepLiftShap
 from ganmex.models.counterfactual import CounterfactualGenerator
 from ganmex.models.stargan import Generator
 from ganmex.pipeline.context import EvalContext
@@ -60,11 +63,19 @@ def _plan(trained_classifier_artifact, tmp_path):
     return context, plan
 
 
+class CaptumDeepLiftShap(DeepLiftShap):
+    """DeepLiftShap as Captum computes it: every reference run again beside every input."""
+
+    def build(self, forward):
+        return ca.DeepLiftShap(forward)
+
+
 def _before(plan):
     """The plan as the evaluation ran it before: nothing shared, forward passes of up to 1024 images,
-    DeepLiftShap on 16 inputs (x 100 references) at a time."""
+    Captum's DeepLiftShap on 16 inputs (x 100 references) at a time."""
     methods = dict(plan.methods)
     methods["deeplift_shap"] = copy.copy(methods["deeplift_shap"])
+    methods["deeplift_shap"].__class__ = CaptumDeepLiftShap
     methods["deeplift_shap"].batch_size = DEEPLIFT_SHAP_BATCH_BEFORE
     configs = {
         name: OmegaConf.create(OmegaConf.to_container(conf, resolve=True))
