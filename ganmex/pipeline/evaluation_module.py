@@ -80,11 +80,16 @@ class BatchWork:
 @dataclass(frozen=True)
 class MetricState:
     """One metric instance's state as a worker hands it back: its record scope (name, method, baseline,
-    reference), its torchmetrics state and how many updates made it."""
+    reference), its torchmetrics state, how many updates made it and its extra state, if any."""
 
     scope: tuple[str, str, str, str | None]
     state: dict[str, Any]
     updates: int
+    extra: Any = None
+
+
+def _has_extra_state(metric: nn.Module) -> bool:
+    return type(metric).get_extra_state is not nn.Module.get_extra_state
 
 
 def _key(*parts: str) -> str:
@@ -140,7 +145,9 @@ class EvaluationModule(L.LightningModule):
             metric = self.metrics[key]
             # copies: reset() empties list states in place
             state = {k: list(v) if isinstance(v, list) else v for k, v in metric.metric_state.items()}
-            states[key] = MetricState(self.scopes[key], state, metric.update_count)
+            # what a metric keeps beside its states (nn.Module's extra state: the sanity check's layer names)
+            extra = metric.get_extra_state() if _has_extra_state(metric) else None
+            states[key] = MetricState(self.scopes[key], state, metric.update_count, extra)
             metric.reset()
         self.touched.clear()
         return states
@@ -157,6 +164,8 @@ class EvaluationModule(L.LightningModule):
                     value
                 )  # after this metric's own: torchmetrics' merge_state prepends
             metric._update_count += incoming.updates  # compute() warns at 0 updates
+            if incoming.extra is not None:
+                metric.set_extra_state(incoming.extra)
         self.touched.clear()
 
     def _references(self, batch: ExplainedBatch, which: str) -> Iterator[tuple[str | None, Any]]:

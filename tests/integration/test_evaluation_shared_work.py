@@ -135,7 +135,7 @@ def test_the_faster_evaluation_gives_every_record_of_the_one_before(trained_clas
 def _rows(results) -> list:
     records = [(r.method, r.baseline, r.metric, r.value) for r in results.records]
     curves = [(c.kind, c.method, c.baseline, c.reference, *c.scores) for c in results.curves]
-    layers = [(s.method, s.baseline, *s.spearman) for s in results.sanity]
+    layers = [(s.method, s.baseline, *s.layers, *s.spearman) for s in results.sanity]
     return records + curves + layers
 
 
