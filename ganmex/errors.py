@@ -26,6 +26,10 @@ class DamagedArtifactError(ConfigError):
     """A finished artifact's file is empty, cut short or unparsable; the message names it and the fix."""
 
 
+class WorkerError(ConfigError):
+    """An evaluation worker process failed or died; the message names its unit and how to rerun it."""
+
+
 class ArtifactLockedError(ConfigError):
     """Another run holds an artifact's lock longer than the configured wait."""
 

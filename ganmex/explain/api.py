@@ -121,17 +121,31 @@ def explain_all(
     """Every method x compatible baseline; a gradient-only method runs once, keyed (method, "none")."""
     check_pairs(x, source, target)
     source, target = source.to(x.device), target.to(x.device)
-    results: dict[tuple[str, str], Explanation] = {}
     cache: dict[str, Tensor | None] = {}
-    for method_name, baseline_name in explain_plan(methods, baselines):
-        method = methods[method_name]
-        if baseline_name == "none" and method.baseline_kind == "none":
-            results[(method_name, "none")] = explain(x, source, target, method, None, model=model)
-            continue
-        if baseline_name not in cache:
-            cache[baseline_name] = _resolve_baseline(baselines[baseline_name], x, source, target)
-        attributions = method.attribute(model, x, cache[baseline_name], source, target)
-        results[(method_name, baseline_name)] = Explanation(
-            attributions, cache[baseline_name], method_name, baseline_name
-        )
-    return results
+    return {
+        (m, b): explain_pair(x, source, target, m, b, methods, baselines, cache, model=model)
+        for m, b in explain_plan(methods, baselines)
+    }
+
+
+def explain_pair(
+    x: Tensor,
+    source: Tensor,
+    target: Tensor,
+    method_name: str,
+    baseline_name: str,
+    methods: Mapping[str, AttributionMethod],
+    baselines: Mapping[str, Baseline],
+    cache: dict[str, Tensor | None],
+    *,
+    model: nn.Module,
+) -> Explanation:
+    """One (method, baseline) of `explain_plan`, the baseline's values computed once per `cache` (a batch's):
+    the evaluation's workers explain one pair at a time and get exactly `explain_all`'s attributions."""
+    method = methods[method_name]
+    if baseline_name == "none" and method.baseline_kind == "none":
+        return explain(x, source, target, method, None, model=model)
+    if baseline_name not in cache:
+        cache[baseline_name] = _resolve_baseline(baselines[baseline_name], x, source, target)
+    attributions = method.attribute(model, x, cache[baseline_name], source, target)
+    return Explanation(attributions, cache[baseline_name], method_name, baseline_name)

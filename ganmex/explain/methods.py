@@ -38,6 +38,7 @@ import torch
 from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import Tensor, nn
 
+from ganmex.explain.deeplift_shap import ReferenceDeepLiftShap
 from ganmex.explain.hookable import HooksUnsupported, hookable
 from ganmex.explain.target import PairOutput, check_contrast, check_pairs
 from ganmex.models.inputs import as_pixels, noisy_inputs
@@ -271,7 +272,7 @@ class DeepLiftShap(CaptumMethod):
         return hookable(model, inputs)
 
     def build(self, forward: PairOutput) -> Any:
-        return ca.DeepLiftShap(forward)
+        return ReferenceDeepLiftShap(forward)  # Captum's, each reference run once per call
 
 
 @register_method("gradient_shap")

@@ -104,6 +104,16 @@ class CascadingRandomization(Metric):
             )
         self.values.append(torch.stack(cols, 1))
 
+    def get_extra_state(self) -> dict[str, list[str]]:
+        """The layer names beside the states: a process that merges another's states reports them too."""
+        return {"layer_names": list(self.layer_names)}
+
+    def set_extra_state(self, state: dict[str, list[str]]) -> None:
+        names = list(state["layer_names"])
+        if self.layer_names and names and self.layer_names != names:
+            raise ValueError(f"model layers {names} differ from earlier updates' {self.layer_names}")
+        self.layer_names = self.layer_names or names
+
     def compute(self) -> dict[str, Tensor]:
         values = dim_zero_cat(self.values)
         out = {"spearman": values}

@@ -11,9 +11,11 @@ CEM, the attribution grid and the report files are not timed (they do not grow w
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from torch.utils.data import DataLoader
 from ganmex.pipeline.context import EvalContext
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
 from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan, evaluation_images
+from ganmex.pipeline.evaluation_workers import evaluate_in_workers, resolve_workers
 from ganmex.progress_text import format_duration
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -45,7 +48,8 @@ class EvaluationTiming:
     seconds: float
     by_part: dict[str, float] = field(default_factory=dict)
     one_off: float = 0.0  # the expensive metrics': spent on the first `expensive_images` pairs only
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's and its worker processes'
+    workers: int = 1  # evaluation.workers as resolved for this run
 
     @property
     def images_per_s(self) -> float:
@@ -59,6 +63,11 @@ class EvaluationTiming:
     def estimate_s(self, split_images: int) -> float:
         """CPU seconds for `split_images` images: the one-off part once, the rest per image."""
         return self.one_off + self.per_image_s * split_images
+
+    def estimate_wall_s(self, split_images: int) -> float:
+        """Wall seconds for `split_images` images at this run's speed: the CPU estimate scaled by this run's
+        wall over CPU seconds (its parallelism, and the machine's load while it ran)."""
+        return self.estimate_s(split_images) * self.seconds / self.cpu_seconds
 
     def lines(self, split_images: int) -> list[str]:
         """The report: images/s, each part's share of the time, and the estimate for a whole split."""
@@ -98,6 +107,7 @@ class PreparedEvaluation:
     context: EvalContext
     plan: EvaluationPlan
     loader: DataLoader
+    workers: int | str | None = 1  # evaluation.workers (`auto` is resolved at each run)
 
 
 def prepare_evaluation(cfg: DictConfig) -> PreparedEvaluation:
@@ -106,25 +116,42 @@ def prepare_evaluation(cfg: DictConfig) -> PreparedEvaluation:
     plan.oracle = context.oracle()
     test = evaluation_images(cfg, context)
     loader = DataLoader(IndexedDataset(test), batch_size=cfg.evaluation.batch_size)
-    return PreparedEvaluation(context, plan, loader)
+    return PreparedEvaluation(context, plan, loader, cfg.evaluation.get("workers"))
 
 
 def time_evaluation(prepared: PreparedEvaluation) -> EvaluationTiming:
-    """Run the evaluation's test steps once, as a fresh run would, and time them (module docstring)."""
+    """Run the evaluation's test steps once, as a fresh run would, and time them (module docstring): in this
+    process on its torch threads, or on `evaluation.workers` processes of 1 thread each."""
     for reference in prepared.plan.references.values():  # ROAD's noise stream starts afresh
         getattr(reference, "reset", lambda: None)()
     module = EvaluationModule(prepared.context.classifier, prepared.plan)
     module.clock = time.process_time  # parts in CPU seconds: other jobs on a busy machine do not skew them
     device = prepared.context.device
-    start, cpu = time.perf_counter(), module.clock()
-    for index, (x, labels, ids) in enumerate(prepared.loader):
-        module.test_step((x.to(device), labels.to(device), ids), index)
-    seconds, cpu_seconds = time.perf_counter() - start, module.clock() - cpu
-    by_part = dict(module.timings)
+    workers = resolve_workers(prepared.workers, device)
+    parts: Counter[str] = Counter()
+    start, cpu, children = time.perf_counter(), module.clock(), _children_cpu()
+    if workers > 1:
+        loader = prepared.loader
+        evaluate_in_workers(
+            module, loader.dataset, loader.batch_size, workers, on_result=lambda r: parts.update(r.timings)
+        )
+    else:
+        for index, (x, labels, ids) in enumerate(prepared.loader):
+            module.test_step((x.to(device), labels.to(device), ids), index)
+        parts.update(module.timings)
+    seconds = time.perf_counter() - start
+    cpu_seconds = module.clock() - cpu + _children_cpu() - children  # the workers have been reaped
+    by_part = dict(parts)
     by_part[OTHER] = max(0.0, cpu_seconds - sum(by_part.values()))
     one_off = sum(by_part.get(name, 0.0) for name, spec in module.specs.items() if spec["expensive"])
     images = len(prepared.loader.dataset)
-    return EvaluationTiming(images, seconds, by_part, one_off, cpu_seconds)
+    return EvaluationTiming(images, seconds, by_part, one_off, cpu_seconds, workers)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (reaped) children: the evaluation's workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def benchmark_evaluation(
@@ -149,20 +176,22 @@ def benchmark_evaluation(
     lines = [
         f"evaluation: methods {list(cfg.attribution)} x baselines {list(prepared[DEFAULT].plan.baselines)}, "
         f"{len(cfg.evaluation.metrics)} metrics, batch {cfg.evaluation.batch_size}, {threads} torch "
-        f"thread(s), median of {rounds} alternating round(s)",
+        f"thread(s) in one process, 1 per worker process, median of {rounds} alternating round(s)",
         "",
-        f"| run | images/s (median, min-max) | CPU s per image | images/s vs default | "
-        f"{split_images:,} images (CPU) |",
-        "|---|---:|---:|---:|---:|",
+        f"| run | processes x threads | images/s wall (median, min-max) | CPU s per image | "
+        f"images/s vs default | {split_images:,} images (wall) | {split_images:,} images (CPU) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     median = {name: statistics.median(t.images_per_s for t in timings) for name, timings in runs.items()}
     for name, timings in runs.items():
         rates = [t.images_per_s for t in timings]
         cpu = statistics.median(t.cpu_seconds / t.images for t in timings)
         estimate = statistics.median(t.estimate_s(split_images) for t in timings)
+        wall = statistics.median(t.estimate_wall_s(split_images) for t in timings)
+        shape = "/".join(sorted({f"{t.workers} x 1" if t.workers > 1 else f"1 x {threads}" for t in timings}))
         lines.append(
-            f"| {name} | {median[name]:.3f} ({min(rates):.3f}-{max(rates):.3f}) | {cpu:.2f} | "
-            f"{median[name] / median[DEFAULT]:.2f}x | {format_duration(estimate)} |"
+            f"| {name} | {shape} | {median[name]:.3f} ({min(rates):.3f}-{max(rates):.3f}) | {cpu:.2f} | "
+            f"{median[name] / median[DEFAULT]:.2f}x | {format_duration(wall)} | {format_duration(estimate)} |"
         )
     typical = sorted(runs[DEFAULT], key=lambda t: t.images_per_s)[len(runs[DEFAULT]) // 2]
     return "\n".join([*lines, "", *typical.lines(split_images)])

@@ -28,7 +28,7 @@ from hydra.utils import get_class, instantiate
 from torch import Tensor, nn
 
 from ganmex.errors import ConfigError
-from ganmex.explain.api import explain_all, explain_plan
+from ganmex.explain.api import explain_pair, explain_plan
 from ganmex.explain.baselines import Baseline
 from ganmex.explain.methods import AttributionMethod
 from ganmex.explain.pairs import PairSelector
@@ -64,6 +64,34 @@ class EvaluationPlan:
     share_work: bool = True
 
 
+@dataclass
+class BatchWork:
+    """One test batch's pairs and what its units share: the ExplainedBatch fields common to every method x
+    baseline, each baseline's values (computed once) and the batch's SharedWork."""
+
+    index: int
+    common: dict[str, Any]
+    baseline_values: dict[str, Tensor | None] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.common["x"])
+
+
+@dataclass(frozen=True)
+class MetricState:
+    """One metric instance's state as a worker hands it back: its record scope (name, method, baseline,
+    reference), its torchmetrics state, how many updates made it and its extra state, if any."""
+
+    scope: tuple[str, str, str, str | None]
+    state: dict[str, Any]
+    updates: int
+    extra: Any = None
+
+
+def _has_extra_state(metric: nn.Module) -> bool:
+    return type(metric).get_extra_state is not nn.Module.get_extra_state
+
+
 def _key(*parts: str) -> str:
     return SEP.join(parts)
 
@@ -89,6 +117,7 @@ class EvaluationModule(L.LightningModule):
         self.specs = {name: _metric_spec(name, conf) for name, conf in plan.metric_configs.items()}
         self.metrics = nn.ModuleDict()
         self.scopes: dict[str, tuple[str, str, str, str | None]] = {}  # instance key -> its record scope
+        self.touched: set[str] = set()  # instance keys updated since the last take_states
         self.expensive_seen = 0
         self.results: EvalResults | None = None
         self.results_dir = None
@@ -105,7 +134,39 @@ class EvaluationModule(L.LightningModule):
             extra = {k: context[k] for k in self.specs[name]["context"] if context.get(k) is not None}
             self.metrics[key] = instantiate(self.plan.metric_configs[name], **extra).to(self.device)
             self.scopes[key] = (name, method, baseline, reference)
+        self.touched.add(key)
         return self.metrics[key]
+
+    def take_states(self) -> dict[str, MetricState]:
+        """The states of the metric instances used since the last call, which are then reset: a worker's
+        share of the records, for `merge_states` in the process that reports them."""
+        states = {}
+        for key in sorted(self.touched):
+            metric = self.metrics[key]
+            # copies: reset() empties list states in place
+            state = {k: list(v) if isinstance(v, list) else v for k, v in metric.metric_state.items()}
+            # what a metric keeps beside its states (nn.Module's extra state: the sanity check's layer names)
+            extra = metric.get_extra_state() if _has_extra_state(metric) else None
+            states[key] = MetricState(self.scopes[key], state, metric.update_count, extra)
+            metric.reset()
+        self.touched.clear()
+        return states
+
+    def merge_states(self, states: Mapping[str, MetricState]) -> None:
+        """Append other processes' metric states (a later batch's after an earlier one's: the records come out
+        in the order one process would have produced them)."""
+        for incoming in states.values():
+            metric = self._metric(*incoming.scope)
+            for name, value in incoming.state.items():
+                if not isinstance(value, list):  # every evaluation metric keeps `cat` lists
+                    raise TypeError(f"cannot append metric state {name} of {incoming.scope[0]}: not a list")
+                getattr(metric, name).extend(
+                    value
+                )  # after this metric's own: torchmetrics' merge_state prepends
+            metric._update_count += incoming.updates  # compute() warns at 0 updates
+            if incoming.extra is not None:
+                metric.set_extra_state(incoming.extra)
+        self.touched.clear()
 
     def _references(self, batch: ExplainedBatch, which: str) -> Iterator[tuple[str | None, Any]]:
         """The removal references a metric is fed, by its `references` scope."""
@@ -171,7 +232,8 @@ class EvaluationModule(L.LightningModule):
             if advance:
                 self.progress.advance(advance)
 
-    def test_step(self, batch, batch_idx: int) -> None:
+    def prepare(self, batch, batch_idx: int) -> BatchWork | None:
+        """The pairs of one test batch and what its units share; None when the batch has no pair."""
         # (x, labels, global test index) from the stage's dataloader; plain (x, labels) keeps one stream
         x, labels, *rest = batch
         image_ids = rest[0] if rest else None
@@ -180,34 +242,60 @@ class EvaluationModule(L.LightningModule):
             logits = model(x)
         pairs = self.plan.pairs.select(logits, labels, offset=batch_idx)
         if len(pairs) == 0:
-            return
-        xp, source, target = x[pairs.index], pairs.source, pairs.target
+            return None
         common = {
             "model": model,
-            "x": xp,
-            "source": source,
-            "target": target,
+            "x": x[pairs.index],
+            "source": pairs.source,
+            "target": pairs.target,
             "example_ids": self.pair_ids(image_ids, pairs, logits.shape[1], self.plan.pairs.strategy),
             "masks": self._pair_masks(image_ids, pairs.index),
             "shared": SharedWork() if self.plan.share_work else None,
         }
-        self._progress(f"batch {batch_idx + 1}: explaining {len(xp)} pairs")
-        start = self.clock()
-        explanations = explain_all(xp, source, target, self.plan.methods, self.plan.baselines, model=model)
-        self.timings["explain"] += self.clock() - start
-        budget = self._expensive_budget(len(xp))
-        for (method_name, baseline_name), explanation in explanations.items():
-            self._progress(f"{method_name} x {baseline_name}: metrics")
-            explained = self._explained(common, method_name, baseline_name, explanation)
-            self._feed("explanation", explained, budget)
-            self._progress(f"{method_name} x {baseline_name}: done", advance=1)
-        self.expensive_seen += budget
+        return BatchWork(batch_idx, common)
+
+    def units(self) -> list[tuple[str, str]]:
+        """A batch's units in the order they run: every (method, baseline) of `explain_plan`, then
+        (NO_METHOD, name) for each counterfactual baseline when a counterfactual metric is configured."""
+        plan = explain_plan(self.plan.methods, self.plan.baselines)
         scored = any(spec["scope"] == "counterfactual" for spec in self.specs.values())
-        for name in self.plan.counterfactual_baselines if scored else ():
+        return plan + [(NO_METHOD, name) for name in self.plan.counterfactual_baselines if scored]
+
+    def run_unit(self, work: BatchWork, method_name: str, baseline_name: str, budget: int) -> None:
+        """Explain and score one (method, baseline) of a batch, or one counterfactual baseline's images
+        (method NO_METHOD). A unit depends on nothing another unit did: ROAD's noise is keyed by
+        (seed, batch, method, baseline), so units may run in any order or process."""
+        common = work.common
+        x, source, target = common["x"], common["source"], common["target"]
+        for reference in self.plan.references.values():
+            getattr(reference, "reseed", lambda *_: None)(work.index, method_name, baseline_name)
+        if method_name == NO_METHOD:
             with torch.no_grad():
-                counterfactuals = self.plan.baselines[name](xp, source, target)
-            cf = ExplainedBatch(method=NO_METHOD, baseline=name, baseline_values=counterfactuals, **common)
+                values = self.plan.baselines[baseline_name](x, source, target)
+            cf = ExplainedBatch(method=NO_METHOD, baseline=baseline_name, baseline_values=values, **common)
             self._feed("counterfactual", cf, budget)
+            return
+        start = self.clock()
+        methods, baselines, cache = self.plan.methods, self.plan.baselines, work.baseline_values
+        explanation = explain_pair(
+            x, source, target, method_name, baseline_name, methods, baselines, cache, model=self.classifier
+        )
+        self.timings["explain"] += self.clock() - start
+        self._progress(f"{method_name} x {baseline_name}: metrics")
+        explained = self._explained(common, method_name, baseline_name, explanation)
+        self._feed("explanation", explained, budget)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        work = self.prepare(batch, batch_idx)
+        if work is None:
+            return
+        self._progress(f"batch {batch_idx + 1}: explaining {len(work)} pairs")
+        budget = self._expensive_budget(len(work))
+        for method_name, baseline_name in self.units():
+            self.run_unit(work, method_name, baseline_name, budget)
+            if method_name != NO_METHOD:
+                self._progress(f"{method_name} x {baseline_name}: done", advance=1)
+        self.expensive_seen += budget
 
     def _explained(self, common: dict, method_name: str, baseline_name: str, explanation) -> ExplainedBatch:
         """The batch of one method x baseline, with the re-explaining callables of the sensitivity metrics."""

@@ -17,14 +17,17 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganmex.errors import ConfigError
+from ganmex.explain.api import explain_plan
 from ganmex.explain.baselines import build_baselines, instantiate_baselines, needed_context
 from ganmex.explain.pairs import Pairs, PairSelector
 from ganmex.metrics.sanity import has_randomisable_layers
 from ganmex.pipeline.build import build_trainer
 from ganmex.pipeline.context import EvalContext, gan_configured, pair_selector, run_contrast
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan, evaluation_masks
+from ganmex.pipeline.evaluation_workers import evaluate_in_workers, resolve_workers
 from ganmex.pipeline.stage import StageResult
 from ganmex.report import aggregate, write_report
+from ganmex.report.progress import Progress
 from ganmex.report.records import EvalResults
 from ganmex.report.wandb_log import summary_values
 
@@ -67,6 +70,19 @@ class _EvalModule(EvaluationModule):
                 shuffle=False,
             )
         return DataLoader(IndexedDataset(self.dataset), batch_size=self.batch_size, sampler=sampler)
+
+
+def test_in_workers(module: EvaluationModule, test: Dataset, batch_size: int, workers: int) -> None:
+    """`trainer.test` on `workers` processes (ganmex/pipeline/evaluation_workers.py): the same progress
+    lines and results files."""
+    units = len(explain_plan(module.plan.methods, module.plan.baselines))
+    batches = -(-len(test) // batch_size)
+    progress = Progress(batches * units, "evaluate", interval_s=module.plan.progress_interval_s)
+    with progress:
+        evaluate_in_workers(module, IndexedDataset(test), batch_size, workers, progress)
+    module.results = module.collect()
+    if module.results_dir is not None:
+        module.results.save(module.results_dir)
 
 
 def build_plan(cfg: DictConfig, context: EvalContext) -> EvaluationPlan:
@@ -142,7 +158,12 @@ def run_evaluation(cfg: DictConfig) -> StageResult:
         list(plan.baselines),
     )
     trainer = build_trainer(cfg, "evaluate", output_dir, inference_mode=False, use_distributed_sampler=False)
-    trainer.test(module, verbose=False)
+    workers = 1 if trainer.world_size > 1 else resolve_workers(cfg.evaluation.get("workers"), device)
+    if workers > 1:
+        log.info("evaluating in %d worker processes of 1 torch thread each (evaluation.workers)", workers)
+        test_in_workers(module, test, cfg.evaluation.batch_size, workers)
+    else:
+        trainer.test(module, verbose=False)
     results = EvalResults.load(output_dir)
     add_cem_records(cfg, classifier, test, results, device)
     images = {"attributions": attribution_grid(cfg, classifier, plan, test, output_dir, device)}

@@ -4,24 +4,31 @@ smaller forward passes (`forward_batch`, `max_batch`). The path before them (sha
 of up to 1024 images) and the default path score the same real embedded test digits with the default
 methods x baselines x metrics (a small untrained generator stands in for the GAN: the ganmex baseline is then
 just another per-example baseline); every record must agree within 1e-5, the seeded Monte-Carlo metrics and
-ROAD's noisy imputation included (they draw the same numbers on both paths)."""
+ROAD's noisy imputation included (they draw the same numbers on both paths). The path before runs Captum's
+own DeepLiftShap; the default runs each reference once per call (ganmex/explain/deeplift_shap.py)."""
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import replace
 
+import captum.attr as ca
+import pytest
 import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Subset
 
+from ganmex.errors import WorkerError
 from ganmex.explain.baselines import BaselineContext, Ganmex
+from ganmex.explain.methods import DeepLiftShap
 from ganmex.models.counterfactual import CounterfactualGenerator
 from ganmex.models.stargan import Generator
 from ganmex.pipeline.context import EvalContext
 from ganmex.pipeline.evaluation_module import EvaluationModule
 from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan
+from ganmex.pipeline.evaluation_workers import evaluate_in_workers
 
 TOLERANCE = 1e-5
 DEEPLIFT_SHAP_BATCH_BEFORE = 16  # conf/attribution/deeplift_shap.yaml's batch_size before it became 2
@@ -56,11 +63,19 @@ def _plan(trained_classifier_artifact, tmp_path):
     return context, plan
 
 
+class CaptumDeepLiftShap(DeepLiftShap):
+    """DeepLiftShap as Captum computes it: every reference run again beside every input."""
+
+    def build(self, forward):
+        return ca.DeepLiftShap(forward)
+
+
 def _before(plan):
     """The plan as the evaluation ran it before: nothing shared, forward passes of up to 1024 images,
-    DeepLiftShap on 16 inputs (x 100 references) at a time."""
+    Captum's DeepLiftShap on 16 inputs (x 100 references) at a time."""
     methods = dict(plan.methods)
     methods["deeplift_shap"] = copy.copy(methods["deeplift_shap"])
+    methods["deeplift_shap"].__class__ = CaptumDeepLiftShap
     methods["deeplift_shap"].batch_size = DEEPLIFT_SHAP_BATCH_BEFORE
     configs = {
         name: OmegaConf.create(OmegaConf.to_container(conf, resolve=True))
@@ -87,11 +102,7 @@ def _evaluate(context, plan) -> tuple[list, int]:
             module.test_step(batch, index)
     finally:
         hook.remove()
-    results = module.collect()
-    records = [(r.method, r.baseline, r.metric, r.value) for r in results.records]
-    curves = [(c.kind, c.method, c.baseline, c.reference, *c.scores) for c in results.curves]
-    layers = [(s.method, s.baseline, *s.spearman) for s in results.sanity]
-    return records + curves + layers, sum(seen)
+    return _rows(module.collect()), sum(seen)
 
 
 def _same(a: float, b: float) -> bool:
@@ -119,3 +130,43 @@ def test_the_faster_evaluation_gives_every_record_of_the_one_before(trained_clas
     assert not differ, differ[:5]
     # the same numbers from fewer images through f: the shared forward passes ran once
     assert forwards_after < 0.9 * forwards_before
+
+
+def _rows(results) -> list:
+    records = [(r.method, r.baseline, r.metric, r.value) for r in results.records]
+    curves = [(c.kind, c.method, c.baseline, c.reference, *c.scores) for c in results.curves]
+    layers = [(s.method, s.baseline, *s.layers, *s.spearman) for s in results.sanity]
+    return records + curves + layers
+
+
+def test_two_worker_processes_give_every_record_of_one_process(trained_classifier_artifact, tmp_path):
+    """`evaluation.workers=2`: the units of both batches run in two forked processes, out of one process's
+    order; every record (ROAD's included: its noise is keyed by batch, method and baseline) must agree."""
+    context, plan = _plan(trained_classifier_artifact, tmp_path)
+    one, _ = _evaluate(context, plan)
+    module = EvaluationModule(context.classifier, plan)
+    pids = set()
+    test = IndexedDataset(Subset(context.test, range(IMAGES)))
+    evaluate_in_workers(module, test, BATCH, workers=2, on_result=lambda result: pids.add(result.pid))
+    two = _rows(module.collect())
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert len(one) == len(two) > 500
+    assert any("@road" in str(row[2]) for row in one)
+    differ = [(a, b) for a, b in zip(one, two, strict=True) if not all(map(_same, a, b))]
+    assert not differ, differ[:5]
+
+
+def test_a_failing_worker_stops_the_run_with_one_line_naming_its_unit(trained_classifier_artifact, tmp_path):
+    context, plan = _plan(trained_classifier_artifact, tmp_path)
+    module = EvaluationModule(context.classifier, plan)
+
+    def broken(work, method, baseline, budget):
+        if method == "occlusion" and work.index == 1:
+            raise ValueError("a broken baseline")
+
+    module.run_unit = broken  # inherited by the forked workers
+    test = IndexedDataset(Subset(context.test, range(IMAGES)))
+    with pytest.raises(
+        WorkerError, match=r"^evaluation worker failed on batch 2, occlusion x \w+: ValueError"
+    ):
+        evaluate_in_workers(module, test, BATCH, workers=2)

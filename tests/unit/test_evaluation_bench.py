@@ -39,3 +39,11 @@ def test_the_module_books_explaining_and_each_metric():
     module.clock = lambda: float(next(ticks))  # every reading one second later
     module.test_step((torch.rand(2, 1, 4, 4), torch.zeros(2, dtype=torch.long), torch.arange(2)), 0)
     assert module.timings == {"explain": 1.0, "sparsity": 1.0}
+
+
+def test_the_wall_estimate_follows_the_run_parallelism():
+    # 2 workers: 70 CPU-s in 35 s of wall time, so the split takes half its CPU time in wall time
+    timing = EvaluationTiming(
+        images=10, seconds=35.0, by_part={"sanity": 50.0}, one_off=50.0, cpu_seconds=70.0, workers=2
+    )
+    assert timing.estimate_wall_s(10_000) == (50.0 + 2.0 * 10_000) / 2
