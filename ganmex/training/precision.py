@@ -3,11 +3,7 @@ full fp32 elsewhere (where bf16 is emulated and slower)."""
 
 from __future__ import annotations
 
-import logging
-
 import torch
-
-log = logging.getLogger(__name__)
 
 AUTO = "auto"
 BF16 = "bf16-mixed"
