@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
+from ganmex.data.augment import AugmentingCollate, split_augmentations
 from ganmex.data.info import DatasetInfo  # noqa: F401  (re-exported: DatasetInfo lived here)
 from ganmex.data.sampler import BalancedBatchSampler
 from ganmex.data.splits import stratified_split
@@ -54,7 +55,11 @@ class ImageDataModule(L.LightningDataModule, ABC):
         self.val_fraction = val_fraction
         self.seed = seed
         self.balanced_batches = balanced_batches
-        self.train_transform = v2.Compose(list(augment)) if augment else None
+        try:
+            per_image, self.batch_transforms = split_augmentations(list(augment or ()))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        self.train_transform = v2.Compose(per_image) if per_image else None
         self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
         self.splits: dict[str, ImageTensorDataset] = {}
 
@@ -119,10 +124,11 @@ class ImageDataModule(L.LightningDataModule, ABC):
 
     def train_dataloader(self) -> DataLoader:
         data = self.dataset("train")
+        collate = AugmentingCollate(self.batch_transforms) if self.batch_transforms else None
         if self.balanced_batches:
             rank = self.trainer.global_rank if self.trainer is not None else 0
             sampler = BalancedBatchSampler(data.labels, self.batch_size, seed=self.seed, rank=rank)
-            return DataLoader(data, batch_sampler=sampler, num_workers=self.num_workers)
+            return DataLoader(data, batch_sampler=sampler, num_workers=self.num_workers, collate_fn=collate)
         return DataLoader(
             data,
             batch_size=self.batch_size,
@@ -130,6 +136,7 @@ class ImageDataModule(L.LightningDataModule, ABC):
             drop_last=len(data) > self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            collate_fn=collate,
         )
 
     def _eval_loader(self, split: str) -> DataLoader:

@@ -147,6 +147,7 @@ class GanmexModule(L.LightningModule):
         self.lr_decay_from = lr_decay_from
         self.gp_every = gp_every
         self.channels_last = channels_last
+        self._log_this_batch = True
 
     # -- the frozen classifier ----------------------------------------------------------------
     @property
@@ -228,12 +229,8 @@ class GanmexModule(L.LightningModule):
         logged = {"train/d_loss": loss, "train/d_wasserstein": -wasserstein}
         if with_penalty:  # a skipped penalty is not a zero one
             logged["train/d_gp"] = gp
-        self.log_dict(
-            logged,
-            on_step=True,
-            on_epoch=False,
-            prog_bar=False,
-        )
+        if self._log_this_batch:
+            self.log_dict(logged, on_step=True, on_epoch=False, prog_bar=False)
 
     def _generator_step(
         self,
@@ -272,6 +269,8 @@ class GanmexModule(L.LightningModule):
                     self.generator_ema.parameters(), self.generator.parameters(), strict=True
                 ):
                     ema.lerp_(live, 1.0 - self.ema_decay)
+        if not self._log_this_batch:
+            return
         self.log_dict(
             {
                 "train/g_loss": loss,
@@ -316,6 +315,9 @@ class GanmexModule(L.LightningModule):
         G does not change during the critic step, so the critic's G(x, t) is exactly the generator
         step's: on generator batches it is computed once, with its graph (a sixth of a step's cost)."""
         images, source = batch
+        # Lightning's log calls cost ~1 ms each on a CPU: record the losses on the batches the
+        # loggers write (every trainer.log_every_n_steps), not on every batch
+        self._log_this_batch = (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0
         real = to_gan(images)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
