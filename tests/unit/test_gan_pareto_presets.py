@@ -32,7 +32,9 @@ def test_the_batch20_rows_keep_the_batches_they_were_measured_with(make_config):
     """Rows measured on batches of 20 pin that batch and its learning rates, so that they mean today what
     their table says, whatever conf/gan/stargan.yaml ships."""
     shipped = make_config(["stage=evaluate", "mode=gan_quality"]).gan
-    assert (shipped.batch_size, shipped.trainer.max_steps, shipped.g_optimizer.lr) == (80, 3000, 4e-4)
+    assert (shipped.batch_size, shipped.trainer.max_steps, shipped.g_optimizer.lr) == (80, 3600, 4e-4)
+    assert (shipped.trainer.max_steps // 2) % shipped.trainer.val_check_interval == 0  # the last batch is validated
+    assert shipped.trainer.max_steps % shipped.checkpoint_every_n_steps == 0
     for row, max_steps in (("batch20", 12000), ("four_k", 8000), ("half_budget", 4000)):
         gan = make_config([f"experiment=gan_pareto/{row}", "stage=evaluate", "mode=gan_quality"]).gan
         assert gan.batch_size == 20 and gan.trainer.max_steps == max_steps, row
