@@ -42,7 +42,9 @@ class BatchRandomAffine(BatchAugmentation):
         if len(translate) != 2 or not all(0.0 <= t <= 1.0 for t in translate):
             raise ValueError(f"BatchRandomAffine translate={list(translate)} must be two fractions in [0, 1]")
         if len(scale) != 2 or not 0.0 < scale[0] <= scale[1]:
-            raise ValueError(f"BatchRandomAffine scale={list(scale)} must be [low, high] with 0 < low <= high")
+            raise ValueError(
+                f"BatchRandomAffine scale={list(scale)} must be [low, high] with 0 < low <= high"
+            )
         self.degrees = float(degrees)
         self.translate = (float(translate[0]), float(translate[1]))
         self.scale = (float(scale[0]), float(scale[1]))
@@ -57,7 +59,9 @@ class BatchRandomAffine(BatchAugmentation):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4:
-            raise ValueError(f"BatchRandomAffine takes an (N, C, H, W) batch, got shape {tuple(images.shape)}")
+            raise ValueError(
+                f"BatchRandomAffine takes an (N, C, H, W) batch, got shape {tuple(images.shape)}"
+            )
         n, _, height, width = images.shape
         return affine_batch(images, *self.draw(n, height, width))
 

@@ -33,12 +33,12 @@ def test_the_batch20_rows_keep_the_batches_they_were_measured_with(make_config):
     their table says, whatever conf/gan/stargan.yaml ships."""
     shipped = make_config(["stage=evaluate", "mode=gan_quality"]).gan
     assert (shipped.batch_size, shipped.trainer.max_steps, shipped.g_optimizer.lr) == (80, 3600, 4e-4)
-    assert (shipped.trainer.max_steps // 2) % shipped.trainer.val_check_interval == 0  # the last batch is validated
+    assert (shipped.trainer.max_steps // 2) % shipped.trainer.val_check_interval == 0
     assert shipped.trainer.max_steps % shipped.checkpoint_every_n_steps == 0
     for row, max_steps in (("batch20", 12000), ("four_k", 8000), ("half_budget", 4000)):
         gan = make_config([f"experiment=gan_pareto/{row}", "stage=evaluate", "mode=gan_quality"]).gan
         assert gan.batch_size == 20 and gan.trainer.max_steps == max_steps, row
         assert gan.g_optimizer.lr == gan.d_optimizer.lr == 2e-4, row
-        assert (max_steps // 2) % gan.trainer.val_check_interval == 0, row  # the last batch is validated
+        assert (max_steps // 2) % gan.trainer.val_check_interval == 0, row
     reference = make_config(["gan=ganmex_reference"]).gan
     assert (reference.batch_size, reference.trainer.max_steps) == (10, 12000)
