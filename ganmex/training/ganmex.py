@@ -316,8 +316,10 @@ class GanmexModule(L.LightningModule):
         step's: on generator batches it is computed once, with its graph (a sixth of a step's cost)."""
         images, source = batch
         # Lightning's log calls cost ~1 ms each on a CPU: record the losses on the batches the
-        # loggers write (every trainer.log_every_n_steps), not on every batch
-        self._log_this_batch = (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0
+        # loggers write (every trainer.log_every_n_steps), not on every batch; every batch without a Trainer
+        trainer = self._trainer
+        log_every = max(1, trainer.log_every_n_steps) if trainer is not None else 1
+        self._log_this_batch = (batch_idx + 1) % log_every == 0
         real = to_gan(images)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
