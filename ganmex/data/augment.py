@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import default_collate
 
+from ganmex.errors import ConfigError
+
 
 class BatchAugmentation(nn.Module):
     """Marks a transform that takes an (N, C, H, W) batch and draws parameters per image."""
@@ -106,17 +108,16 @@ def split_augmentations(
     """The per-image transforms and the batch ones of a dataset's `augment` list, in their order.
 
     Batch transforms run after collation, so they must come last in the list."""
-    per_image = [m for m in augment if not isinstance(m, BatchAugmentation)]
-    per_batch = [m for m in augment if isinstance(m, BatchAugmentation)]
     first_batch = next((i for i, m in enumerate(augment) if isinstance(m, BatchAugmentation)), len(augment))
-    late = [type(m).__name__ for m in augment[first_batch:] if not isinstance(m, BatchAugmentation)]
+    per_batch = list(augment[first_batch:])
+    late = [type(m).__name__ for m in per_batch if not isinstance(m, BatchAugmentation)]
     if late:
-        raise ValueError(
+        raise ConfigError(
             f"dataset.augment lists {', '.join(late)} after a batch transform "
-            f"({type(augment[first_batch]).__name__}); batch transforms run on collated batches, so "
+            f"({type(per_batch[0]).__name__}); batch transforms run on collated batches, so "
             f"list them after every per-image transform"
         )
-    return per_image, per_batch
+    return list(augment[:first_batch]), per_batch
 
 
 class AugmentingCollate:

@@ -55,10 +55,7 @@ class ImageDataModule(L.LightningDataModule, ABC):
         self.val_fraction = val_fraction
         self.seed = seed
         self.balanced_batches = balanced_batches
-        try:
-            per_image, self.batch_transforms = split_augmentations(list(augment or ()))
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        per_image, self.batch_transforms = split_augmentations(list(augment or ()))
         self.train_transform = v2.Compose(per_image) if per_image else None
         self.class_names = tuple(class_names) if class_names else tuple(str(i) for i in range(num_classes))
         self.splits: dict[str, ImageTensorDataset] = {}
