@@ -1,5 +1,6 @@
 """Evaluation throughput: images/s of the evaluate stage at the defaults, each metric's share of the time,
-and the estimated time for a whole test split (ganmex.pipeline.evaluation_bench).
+the estimated time for a whole test split, and the bound of the classifier's own passes
+(ganmex.pipeline.evaluation_bench).
 
     python scripts/bench_evaluation.py [--rounds 1 --split-images 10000 --threads 1] [OVERRIDE ...]
         [--variant NAME:KEY=VALUE[,KEY=VALUE...] ...]

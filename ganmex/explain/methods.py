@@ -134,17 +134,27 @@ class CaptumMethod(AttributionMethod):
     """Shared plumbing: pair-output wrapper, gradients on, chunking, seeding.
 
     Subclasses say which Captum class to build and which extra `attribute` keywords to pass.
-    `batch_size` splits large batches into chunks (bounds memory for N x steps or N x references).
+    `batch_size` splits large batches into chunks (bounds memory for N x steps or N x references);
+    `forward_batch` caps the images of each forward pass of the model (`PairOutput.max_batch`), which leaves
+    the attributions unchanged and keeps the passes in a CPU's caches.
     """
 
     # Gaussian noise the method adds to its inputs itself (the classifier then accepts pixels beyond [0, 1])
     noise_std = 0.0
 
-    def __init__(self, contrast: str = "one_vs_one", batch_size: int | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        contrast: str = "one_vs_one",
+        batch_size: int | None = None,
+        seed: int | None = None,
+        forward_batch: int | None = None,
+    ):
         self.contrast = check_contrast(contrast)
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1 or null, got {batch_size}")
+        for name, value in (("batch_size", batch_size), ("forward_batch", forward_batch)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or null, got {value}")
         self.batch_size = batch_size
+        self.forward_batch = forward_batch
         self.seed = seed
 
     @abstractmethod
@@ -172,7 +182,7 @@ class CaptumMethod(AttributionMethod):
         noise = noisy_inputs(self.noise_std) if self.noise_std else contextlib.nullcontext()
         with gradients_on(), seeded(self.seed), noise, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*hooks and attributes on non-linear.*")
-            forward = PairOutput(self.prepare(model, inputs), self.contrast)
+            forward = PairOutput(self.prepare(model, inputs), self.contrast, self.forward_batch)
             attributor = self.build(forward)
             inputs = inputs.detach().clone().requires_grad_(True)
             baselines = baselines.detach().clone() if baselines is not None else None

@@ -45,15 +45,34 @@ def pair_scalar(
 
 
 class PairOutput(nn.Module):
-    """model(x) -> (N,) contrast of the pair; `forward(x, source, target)` is what Captum differentiates."""
+    """model(x) -> (N,) contrast of the pair; `forward(x, source, target)` is what Captum differentiates.
 
-    def __init__(self, model: nn.Module, contrast: str = "one_vs_one") -> None:
+    `max_batch` splits larger inputs into near-equal passes of at most that many images: Captum's occlusion
+    evaluates thousands of perturbed images at once, which spill a CPU's caches. Equal chunks are never of
+    one or two images, whose matrix products take another kernel than the whole batch's.
+    """
+
+    def __init__(self, model: nn.Module, contrast: str = "one_vs_one", max_batch: int | None = None) -> None:
         super().__init__()
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1 or null (one pass), got {max_batch}")
         self.model = model
         self.contrast = check_contrast(contrast)
+        self.max_batch = max_batch
 
     def forward(self, x: Tensor, source: Tensor, target: Tensor) -> Tensor:
-        return pair_scalar(self.model(x), source, target, self.contrast)
+        n = x.shape[0]
+        if self.max_batch is None or n <= self.max_batch:
+            return pair_scalar(self.model(x), source, target, self.contrast)
+        parts = -(-n // self.max_batch)
+        return torch.cat(
+            [
+                pair_scalar(self.model(xs), s, t, self.contrast)
+                for xs, s, t in zip(
+                    x.tensor_split(parts), source.tensor_split(parts), target.tensor_split(parts), strict=True
+                )
+            ]
+        )
 
 
 def check_pairs(inputs: Tensor, source: Tensor, target: Tensor, num_classes: int | None = None) -> None:

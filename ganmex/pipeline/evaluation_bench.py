@@ -6,6 +6,11 @@ metric. The metrics marked `expensive` see only the first `evaluation.expensive_
 their time is a one-off cost; the rest grows with the number of images. The estimate for a whole split is
 therefore one-off + per-image cost x split size, not the images/s of a short run scaled up.
 CEM, the attribution grid and the report files are not timed (they do not grow with `num_images`).
+
+Beside the time, the bound: every image the run passes through the classifier f is counted (forward only,
+or forward and backward when gradients are on), and those passes are timed alone, in batches of
+`BOUND_BATCH` on 1 thread. Their sum is the CPU time f's own passes need: with the same numbers the
+evaluation cannot be faster than that, whatever its bookkeeping, solvers and scheduling do.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
 
+from ganmex.bench.timing import best_time
 from ganmex.pipeline.context import EvalContext
 from ganmex.pipeline.evaluation_module import EvaluationModule, EvaluationPlan
 from ganmex.pipeline.evaluation_stage import IndexedDataset, build_plan, evaluation_images
@@ -36,6 +42,14 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 EXPLAIN = "explain"
 OTHER = "other (pairs, counterfactual baselines, bookkeeping)"
 DEFAULT = "default"
+# images through f, booked by a forward hook in the module's per-part Counter (counts, not seconds)
+F_FORWARD = "f images, forward only"
+F_GRADIENT = "f images, forward and backward"
+# the bound's isolated passes: images per pass (the curves' forward_batch) and repeats (the best is kept)
+BOUND_BATCH = 256
+BOUND_REPEATS = 20
+# seconds of passes before the timed ones: the first second's passes run up to 1.4x slower on this CPU
+BOUND_WARMUP_S = 1.0
 
 
 @dataclass
@@ -50,6 +64,7 @@ class EvaluationTiming:
     one_off: float = 0.0  # the expensive metrics': spent on the first `expensive_images` pairs only
     cpu_seconds: float = 0.0  # this process's and its worker processes'
     workers: int = 1  # evaluation.workers as resolved for this run
+    f_images: dict[str, float] = field(default_factory=dict)  # F_FORWARD / F_GRADIENT: images through f
 
     @property
     def images_per_s(self) -> float:
@@ -87,6 +102,67 @@ class EvaluationTiming:
             f"{self.per_image_s:.3f} s per image)",
         ]
         return out
+
+
+@dataclass(frozen=True)
+class FPassCost:
+    """CPU seconds per image of f's passes alone (1 thread, batches of BOUND_BATCH): forward only, and
+    forward plus the backward pass to the input (what explaining costs per image through f)."""
+
+    forward_s: float
+    gradient_s: float
+
+    def bound_s(self, timing: EvaluationTiming) -> float:
+        """CPU seconds per test image that `timing`'s passes through f need at these costs."""
+        images = timing.f_images
+        spent = images.get(F_FORWARD, 0) * self.forward_s + images.get(F_GRADIENT, 0) * self.gradient_s
+        return spent / timing.images
+
+    def lines(self, timing: EvaluationTiming) -> list[str]:
+        per_image = {key: count / timing.images for key, count in timing.f_images.items()}
+        bound = self.bound_s(timing)
+        share = bound / (timing.cpu_seconds / timing.images)
+        return [
+            f"f's own passes: {per_image.get(F_FORWARD, 0):,.0f} images forward only and "
+            f"{per_image.get(F_GRADIENT, 0):,.0f} forward and backward per test image, at "
+            f"{1e3 * self.forward_s:.3f} / {1e3 * self.gradient_s:.3f} ms per image alone (1 thread, "
+            f"batches of {BOUND_BATCH}): {bound:.3f} CPU s per image, {100 * share:.0f}% of this run's; the "
+            f"same numbers cannot come faster than {timing.workers / bound:.3f} images/s on "
+            f"{timing.workers} core(s)",
+        ]
+
+
+def f_pass_cost(classifier: torch.nn.Module, image_shape: Sequence[int]) -> FPassCost:
+    """Time f's forward and forward + input-gradient passes alone, per image (FPassCost)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x = torch.rand(BOUND_BATCH, *image_shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            warm_until = time.perf_counter() + BOUND_WARMUP_S
+            while time.perf_counter() < warm_until:
+                classifier(x)
+            forward, _ = best_time(lambda: classifier(x), BOUND_REPEATS)
+
+        def gradient() -> None:
+            inputs = x.clone().requires_grad_(True)
+            classifier(inputs).sum().backward()
+
+        with torch.enable_grad():
+            both, _ = best_time(gradient, BOUND_REPEATS)
+    finally:
+        torch.set_num_threads(threads)
+    return FPassCost(forward / BOUND_BATCH, both / BOUND_BATCH)
+
+
+def count_f_images(module: EvaluationModule) -> torch.utils.hooks.RemovableHandle:
+    """Book every image through the module's classifier (and the copies explainers make of it) under
+    F_FORWARD or F_GRADIENT in `module.timings`; forked workers inherit the hook and hand the counts back."""
+
+    def hook(_: torch.nn.Module, args: tuple) -> None:
+        module.timings[F_GRADIENT if torch.is_grad_enabled() else F_FORWARD] += args[0].shape[0]
+
+    return module.classifier.register_forward_pre_hook(hook)
 
 
 def evaluation_config(overrides: Sequence[str]) -> DictConfig:
@@ -129,23 +205,32 @@ def time_evaluation(prepared: PreparedEvaluation) -> EvaluationTiming:
     device = prepared.context.device
     workers = resolve_workers(prepared.workers, device)
     parts: Counter[str] = Counter()
+    counting = count_f_images(module)
     start, cpu, children = time.perf_counter(), module.clock(), _children_cpu()
-    if workers > 1:
-        loader = prepared.loader
-        evaluate_in_workers(
-            module, loader.dataset, loader.batch_size, workers, on_result=lambda r: parts.update(r.timings)
-        )
-    else:
-        for index, (x, labels, ids) in enumerate(prepared.loader):
-            module.test_step((x.to(device), labels.to(device), ids), index)
-        parts.update(module.timings)
+    try:
+        if workers > 1:
+            loader = prepared.loader
+            evaluate_in_workers(
+                module,
+                loader.dataset,
+                loader.batch_size,
+                workers,
+                on_result=lambda r: parts.update(r.timings),
+            )
+        else:
+            for index, (x, labels, ids) in enumerate(prepared.loader):
+                module.test_step((x.to(device), labels.to(device), ids), index)
+            parts.update(module.timings)
+    finally:
+        counting.remove()
     seconds = time.perf_counter() - start
+    f_images = {key: parts.pop(key, 0) for key in (F_FORWARD, F_GRADIENT)}
     cpu_seconds = module.clock() - cpu + _children_cpu() - children  # the workers have been reaped
     by_part = dict(parts)
     by_part[OTHER] = max(0.0, cpu_seconds - sum(by_part.values()))
     one_off = sum(by_part.get(name, 0.0) for name, spec in module.specs.items() if spec["expensive"])
     images = len(prepared.loader.dataset)
-    return EvaluationTiming(images, seconds, by_part, one_off, cpu_seconds, workers)
+    return EvaluationTiming(images, seconds, by_part, one_off, cpu_seconds, workers, f_images)
 
 
 def _children_cpu() -> float:
@@ -194,4 +279,6 @@ def benchmark_evaluation(
             f"{median[name] / median[DEFAULT]:.2f}x | {format_duration(wall)} | {format_duration(estimate)} |"
         )
     typical = sorted(runs[DEFAULT], key=lambda t: t.images_per_s)[len(runs[DEFAULT]) // 2]
-    return "\n".join([*lines, "", *typical.lines(split_images)])
+    default = prepared[DEFAULT]
+    cost = f_pass_cost(default.context.classifier, default.loader.dataset[0][0].shape)
+    return "\n".join([*lines, "", *typical.lines(split_images), "", *cost.lines(typical)])

@@ -40,6 +40,9 @@ OVERRIDES = [
     "callbacks=none",
     "evaluation.expensive_images=2",
     "attribution.integrated_gradients.steps=16",
+    # passes smaller than these batches' perturbed images, as 256 are of a default batch's
+    "attribution.occlusion.forward_batch=64",
+    "attribution.integrated_gradients.forward_batch=16",
     "evaluation.metrics.faithfulness_correlation.nr_runs=10",
     "evaluation.metrics.sensitivity_n.nr_runs=5",
     "evaluation.metrics.sensitivity_max.n_perturb_samples=2",
@@ -71,12 +74,17 @@ class CaptumDeepLiftShap(DeepLiftShap):
 
 
 def _before(plan):
-    """The plan as the evaluation ran it before: nothing shared, forward passes of up to 1024 images,
-    Captum's DeepLiftShap on 16 inputs (x 100 references) at a time."""
+    """The plan as the evaluation ran it before: nothing shared, forward passes of up to 1024 images (all
+    of occlusion's perturbed images at once), Captum's DeepLiftShap on 16 inputs (x 100 references) at a
+    time."""
     methods = dict(plan.methods)
     methods["deeplift_shap"] = copy.copy(methods["deeplift_shap"])
     methods["deeplift_shap"].__class__ = CaptumDeepLiftShap
     methods["deeplift_shap"].batch_size = DEEPLIFT_SHAP_BATCH_BEFORE
+    for name, method in methods.items():  # occlusion and IG evaluated every perturbed image in one pass
+        if getattr(method, "forward_batch", None) is not None:
+            methods[name] = copy.copy(method)
+            methods[name].forward_batch = None
     configs = {
         name: OmegaConf.create(OmegaConf.to_container(conf, resolve=True))
         for name, conf in plan.metric_configs.items()
