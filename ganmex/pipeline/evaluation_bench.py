@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +48,7 @@ F_GRADIENT = "f images, forward and backward"
 # the bound's isolated passes: images per pass (the curves' forward_batch) and repeats (the best is kept)
 BOUND_BATCH = 256
 BOUND_REPEATS = 20
-# seconds of passes before the timed ones: the first second's passes run up to 1.4x slower on this CPU
+# seconds of passes before the timed ones (the first passes of a process run slower)
 BOUND_WARMUP_S = 1.0
 
 
@@ -122,14 +122,23 @@ class FPassCost:
         per_image = {key: count / timing.images for key, count in timing.f_images.items()}
         bound = self.bound_s(timing)
         share = bound / (timing.cpu_seconds / timing.images)
+        cores = timing.cpu_seconds / timing.seconds  # the run's own parallelism
         return [
             f"f's own passes: {per_image.get(F_FORWARD, 0):,.0f} images forward only and "
             f"{per_image.get(F_GRADIENT, 0):,.0f} forward and backward per test image, at "
             f"{1e3 * self.forward_s:.3f} / {1e3 * self.gradient_s:.3f} ms per image alone (1 thread, "
             f"batches of {BOUND_BATCH}): {bound:.3f} CPU s per image, {100 * share:.0f}% of this run's; the "
-            f"same numbers cannot come faster than {timing.workers / bound:.3f} images/s on "
-            f"{timing.workers} core(s)",
+            f"same numbers cannot come faster than {cores / bound:.3f} images/s on this run's {cores:.2f} "
+            f"busy cores",
         ]
+
+
+def _best_after_warmup(fn: Callable[[], object]) -> float:
+    """Seconds of the fastest of BOUND_REPEATS calls of `fn`, after BOUND_WARMUP_S of calls."""
+    warm_until = time.perf_counter() + BOUND_WARMUP_S
+    while time.perf_counter() < warm_until:
+        fn()
+    return best_time(fn, BOUND_REPEATS)[0]
 
 
 def f_pass_cost(classifier: torch.nn.Module, image_shape: Sequence[int]) -> FPassCost:
@@ -138,18 +147,15 @@ def f_pass_cost(classifier: torch.nn.Module, image_shape: Sequence[int]) -> FPas
     torch.set_num_threads(1)
     try:
         x = torch.rand(BOUND_BATCH, *image_shape, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            warm_until = time.perf_counter() + BOUND_WARMUP_S
-            while time.perf_counter() < warm_until:
-                classifier(x)
-            forward, _ = best_time(lambda: classifier(x), BOUND_REPEATS)
 
         def gradient() -> None:
             inputs = x.clone().requires_grad_(True)
             classifier(inputs).sum().backward()
 
+        with torch.no_grad():
+            forward = _best_after_warmup(lambda: classifier(x))
         with torch.enable_grad():
-            both, _ = best_time(gradient, BOUND_REPEATS)
+            both = _best_after_warmup(gradient)
     finally:
         torch.set_num_threads(threads)
     return FPassCost(forward / BOUND_BATCH, both / BOUND_BATCH)
