@@ -39,6 +39,6 @@ def test_the_batch20_rows_keep_the_batches_they_were_measured_with(make_config):
         gan = make_config([f"experiment=gan_pareto/{row}", "stage=evaluate", "mode=gan_quality"]).gan
         assert gan.batch_size == 20 and gan.trainer.max_steps == max_steps, row
         assert gan.g_optimizer.lr == gan.d_optimizer.lr == 2e-4, row
-        assert (max_steps // 2) % gan.trainer.val_check_interval == 0, row
+        assert (max_steps // 2) % gan.trainer.val_check_interval == 0, row  # the last batch is validated
     reference = make_config(["gan=ganmex_reference"]).gan
     assert (reference.batch_size, reference.trainer.max_steps) == (10, 12000)
